@@ -1,0 +1,11 @@
+# Snakemake entry point of rule `stills`.
+import json
+
+from facepipe.job import stage_job
+from facepipe.stills import select_stills
+
+with stage_job(snakemake, "stills") as job:
+    with open(snakemake.input.tracks, encoding="utf-8") as fh:
+        tracks = json.load(fh)
+    select_stills(snakemake.input.video, tracks, snakemake.output.stills, snakemake.params.stills,
+                  progress=job.progress)

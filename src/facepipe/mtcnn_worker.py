@@ -1,0 +1,30 @@
+"""Worker process for the TensorFlow `mtcnn` detect backend.
+
+Reads one JSON request on stdin, writes the detections, prints the video facts as JSON.
+It never imports torch, so TensorFlow has the process to itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .errors import FacepipeError
+
+
+def main() -> int:
+    from .detect import detect_frames
+
+    request = json.loads(sys.stdin.read())
+    try:
+        facts = detect_frames(request["video"], request["out"], request["cfg"],
+                              start=request["start"], stop=request["stop"])
+    except FacepipeError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(json.dumps(facts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
