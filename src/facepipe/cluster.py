@@ -16,7 +16,7 @@ import numpy as np
 from . import atomic
 
 # Cosine-distance thresholds per embedder (see README "Quality" for how they were chosen).
-DEFAULT_THRESHOLDS = {"dlib": 0.07, "facenet": 0.5}
+DEFAULT_THRESHOLDS = {"dlib": 0.10, "facenet": 0.5}
 
 
 def unit(v: np.ndarray) -> np.ndarray:

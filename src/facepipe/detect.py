@@ -124,10 +124,17 @@ def make_detector(cfg: dict) -> FaceDetector:
 
 
 def expected_samples(frame_count: int, fps: float, sample_fps: float, start: int = 0, stop: int | None = None) -> int:
+    """How many frames of [start, stop) video.is_sampled() picks: one per 1/sample_fps slot begun."""
     stop = frame_count if stop is None else min(stop, frame_count)
+    if stop <= start:
+        return 0
     if sample_fps >= fps:
-        return max(0, stop - start)
-    return max(0, math.ceil(stop * sample_fps / fps - 1e-9) - math.ceil(start * sample_fps / fps - 1e-9))
+        return stop - start
+
+    def slot(i: int) -> int:
+        return math.floor(i * sample_fps / fps + 1e-9)
+
+    return slot(stop - 1) - slot(start - 1)
 
 
 def detect_frames(

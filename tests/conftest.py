@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import SHARED, SHARED_VIDEOS, copy_workdir, snakemake, write_config
+
+
+def pytest_configure(config):
+    if not SHARED_VIDEOS.is_dir():
+        raise pytest.UsageError(f"{SHARED_VIDEOS}: shared test media not found; set FACEPIPE_SHARED_DATA")
+
+
+@pytest.fixture(scope="session")
+def built_run(tmp_path_factory) -> Path:
+    """One full `snakemake cluster_target` on the shared videos, built once per test session."""
+    workdir = tmp_path_factory.mktemp("built")
+    write_config(workdir, SHARED_VIDEOS)
+    proc = snakemake(workdir, "cluster_target")
+    (workdir / "first-run.log").write_text(proc.stdout + proc.stderr)
+    return workdir
+
+
+@pytest.fixture
+def run_copy(built_run, tmp_path) -> Path:
+    """A private copy of the built run, for tests that change outputs or config."""
+    return copy_workdir(built_run, tmp_path / "run")
+
+
+@pytest.fixture(scope="session")
+def lfw_slideshow(tmp_path_factory) -> tuple[Path, Path]:
+    """The lfw10 photos as a test episode: (videos folder, labels file)."""
+    from facepipe.slideshow import make_slideshow
+
+    videos = tmp_path_factory.mktemp("lfw-videos")
+    labels = make_slideshow(SHARED / "faces" / "lfw10", videos / "lfw10.mp4")
+    moved = labels.parent.parent / labels.name
+    shutil.move(labels, moved)  # keep the videos folder to videos only
+    return videos, moved

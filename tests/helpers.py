@@ -1,0 +1,66 @@
+"""Running the real workflow from tests and reading what Snakemake reports."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+SHARED = Path(os.environ.get("FACEPIPE_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+SHARED_VIDEOS = SHARED / "videos"
+BIN = Path(sys.executable).parent
+
+
+def write_config(workdir: Path, videos_dir: Path, **sections) -> Path:
+    cfg = {"videos_dir": str(videos_dir), "data_root": "data"}
+    for key, value in sections.items():
+        cfg[key] = value
+    path = workdir / "test-config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 900, env: dict | None = None):
+    """Run the snakemake CLI on the project's workflow in `workdir` (which holds .snakemake/)."""
+    cmd = [str(BIN / "snakemake"), *args, "-s", str(SNAKEFILE), "-d", str(workdir), "--cores", "2",
+           "--configfile", str(workdir / "test-config.yaml")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+_RULE = re.compile(r"^(?:local)?rule (\w+):$")
+_WILDCARDS = re.compile(r"^\s+wildcards: .*\bep=([A-Za-z0-9_-]+)")
+
+
+def jobs(proc) -> set[tuple[str, str | None]]:
+    """(rule, episode) for every job a run or dry-run reported, targets left out."""
+    found: set[tuple[str, str | None]] = set()
+    rule = None
+    for line in (proc.stdout + "\n" + proc.stderr).splitlines():
+        m = _RULE.match(line.strip()) if not line.startswith(" ") else None
+        if m:
+            rule = m.group(1)
+            if not rule.endswith("_target"):
+                found.add((rule, None))
+            continue
+        w = _WILDCARDS.match(line)
+        if w and rule and not rule.endswith("_target"):
+            found.discard((rule, None))
+            found.add((rule, w.group(1)))
+    return found
+
+
+def copy_workdir(src: Path, dst: Path) -> Path:
+    """Copy a finished run (outputs and Snakemake's records, mtimes kept) for a test to change."""
+    shutil.copytree(src, dst, symlinks=True)
+    return dst

@@ -1,0 +1,127 @@
+"""The stage library on small, real inputs: sampling, linking, clustering rules, scoring, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from facepipe import layout
+from facepipe.cluster import agglomerate, cannot_link
+from facepipe.detect import detect_frames, expected_samples
+from facepipe.embedders import FACENET_WEIGHTS_FILE, FacenetEmbedder
+from facepipe.episodes import discover
+from facepipe.errors import FacepipeError
+from facepipe.evaluate import bcubed, weighted_purity
+from facepipe.track import iou_matrix, link
+from facepipe.video import FrameReader, is_sampled, probe
+from helpers import SHARED_VIDEOS
+
+TRACK_CFG = {"iou_min": 0.2, "max_gap_s": 1.0, "min_detections": 1, "cut_threshold": 0.28}
+DETECT_CFG = {"backend": "facenet", "device": "cpu", "fps": 4, "min_face_px": 40, "min_score": 0.9}
+
+
+def test_sampling_is_the_same_for_any_chunking():
+    fps, rate, n = 29.97, 4, 900
+    whole = [i for i in range(n) if is_sampled(i, fps, rate)]
+    chunked = [i for a in range(0, n, 137) for i in range(a, min(n, a + 137)) if is_sampled(i, fps, rate)]
+    assert whole == chunked
+    assert abs(len(whole) - n / fps * rate) <= 1
+    assert len(whole) == expected_samples(n, fps, rate)
+    assert sum(expected_samples(n, fps, rate, a, a + 137) for a in range(0, n, 137)) == len(whole)
+
+
+def test_frame_reader_streams_only_sampled_frames():
+    video = SHARED_VIDEOS / "hamilton_clip.mp4"
+    info = probe(video)
+    reader = FrameReader(video, sample_fps=4)
+    got = [i for i, frame in reader]
+    assert got == [i for i in range(reader.decoded) if is_sampled(i, info.fps, 4)]
+    assert reader.decoded >= 270
+
+
+def test_episode_key_drops_trailing_date_and_lowercases():
+    assert layout.episode_key("RHOBH_S05_E03_11062025") == "rhobh_s05_e03"
+    assert layout.episode_key("Show_E01") == "show_e01"
+
+
+@pytest.mark.parametrize("name", ["bad name.mp4", "caf\u00e9.mp4", "a;rm -rf.mp4", "x$(y).mp4"])
+def test_episode_ids_outside_the_safe_set_are_refused_naming_the_file(tmp_path, name):
+    (tmp_path / name).write_bytes(b"x")
+    with pytest.raises(FacepipeError, match="may only use letters") as err:
+        discover(tmp_path)
+    assert name in str(err.value)
+
+
+def test_missing_videos_dir_says_how_to_set_it(tmp_path):
+    with pytest.raises(FacepipeError, match="videos_dir"):
+        discover(tmp_path / "nope")
+
+
+def test_iou_and_linking_keep_tracks_within_a_shot():
+    assert iou_matrix(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10]])).round(3).tolist() == [[1.0, 0.333]]
+    face = {"box": [10, 10, 50, 50], "score": 0.99, "landmarks": None}
+    frames = [{"frame": k, "t": k * 0.25, "faces": [face], "cut_score": 0.05} for k in range(6)]
+    assert [len(t) for t in link(frames, TRACK_CFG)] == [6]
+    frames[3]["cut_score"] = 0.9  # a cut: the same box after it is a new track
+    assert [len(t) for t in link(frames, TRACK_CFG)] == [3, 3]
+    frames[3]["cut_score"] = 0.05
+    gap = frames[:2] + [dict(f, faces=[]) for f in frames[2:6]] + [{"frame": 6, "t": 1.6, "faces": [face], "cut_score": 0.0}]
+    assert [len(t) for t in link(gap, TRACK_CFG)] == [2, 1]  # 1.35 s unseen > max_gap_s
+
+
+def test_tracks_sharing_a_frame_are_never_clustered_together():
+    points = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.01]])
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    tracks = [{"detections": [{"frame": 1}]}, {"detections": [{"frame": 1}]}, {"detections": [{"frame": 9}]}]
+    groups = agglomerate(points, cannot_link(tracks), threshold=0.5)
+    assert len(groups) == 2
+    assert all(not {0, 1} <= set(g) for g in groups)
+
+
+def test_bcubed_and_purity_on_known_cases():
+    truth = ["a", "a", "b", "b"]
+    assert bcubed(truth, [0, 0, 1, 1]) == (1.0, 1.0, 1.0)
+    p, r, f = bcubed(truth, [0, 0, 0, 0])
+    assert (p, r) == (0.5, 1.0) and f == pytest.approx(2 / 3)
+    assert weighted_purity(truth, [0, 0, 0, 1]) == 0.75
+
+
+def test_corrupt_video_fails_with_one_line_naming_the_file(tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"this is not a video")
+    out = tmp_path / "det.jsonl"
+    with pytest.raises(FacepipeError) as err:
+        detect_frames(bad, out, DETECT_CFG)
+    assert str(bad) in str(err.value) and "replace" in str(err.value)
+    assert not out.exists()
+
+
+def test_truncated_video_keeps_the_decoded_part(tmp_path):
+    src = (SHARED_VIDEOS / "hamilton_clip.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(src[: len(src) * 2 // 3])
+    try:
+        facts = detect_frames(cut, tmp_path / "d.jsonl", DETECT_CFG)
+    except FacepipeError as err:  # some truncations lose the index: then a clear error
+        assert str(cut) in str(err)
+        return
+    lines = (tmp_path / "d.jsonl").read_text().splitlines()
+    assert facts["sampled_frames"] == len(lines) > 0
+
+
+def test_facenet_without_weights_says_where_to_put_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(FacepipeError) as err:
+        FacenetEmbedder(None)
+    msg = str(err.value)
+    assert FACENET_WEIGHTS_FILE in msg and str(tmp_path) in msg and "embed.facenet_weights" in msg
+    assert "\n" not in msg
+
+
+def test_facenet_with_a_damaged_weights_file_is_refused_clearly(tmp_path):
+    bad = tmp_path / FACENET_WEIGHTS_FILE
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(FacepipeError, match="not a readable facenet weights file"):
+        FacenetEmbedder(str(bad))
