@@ -71,3 +71,31 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_json(path: str | os.PathLike) -> tuple[dict | None, str | None]:
+    """Read a JSON state file: (data, None), or (None, what is wrong with it) without raising.
+
+    A missing file is (None, None). Damaged content (garbage, half a document) is reported, so the
+    caller can show it and the next writer can replace it.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"{path}: unreadable ({exc.strerror})"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"{path}: damaged, not valid JSON ({exc.msg} at line {exc.lineno}); the next run rewrites it"
+    if not isinstance(data, dict):
+        return None, f"{path}: damaged, not a JSON object; the next run rewrites it"
+    return data, None
+
+
+def utc_now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

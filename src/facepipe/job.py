@@ -1,27 +1,125 @@
 """Running one stage inside a Snakemake job (the scripts/ entry points call this).
 
-A stage's user-facing errors end the job with one line naming the file and the fix, no traceback.
+Wherever the job runs (this machine or a cluster node), it
+- registers itself in the episode's runtime registry and clears its entry when it ends,
+- reports in-stage progress to pipeline_state.json, throttled to one write a second, and
+  rewrites it at least every progress.heartbeat_s even while one frame or a model load takes longer,
+- ends with status done, error (one line naming the file and the fix, no traceback for
+  user-facing errors) or cancelled (SIGTERM from `facepipe cancel`, or Ctrl-C).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import time
+import uuid
 from contextlib import contextmanager
 from typing import Iterator
 
 from .errors import FacepipeError
+from .progress import ACTIVE, Heartbeat, PipelineState
+from .registry import Registry
+from .steps import BY_NAME, is_first_rule_of_step, is_last_rule_of_step, rule_pct, step_of_rule
+
+WRITE_EVERY_S = 1.0
+
+
+class Cancelled(BaseException):
+    """The job was asked to stop (SIGTERM)."""
+
+
+def _raise_cancelled(signum, frame):
+    raise Cancelled()
 
 
 class StageJob:
-    def __init__(self, snakemake, stage: str):
-        self.snakemake = snakemake
-        self.stage = stage
+    def __init__(self, snakemake, rule: str):
+        cfg = snakemake.config
+        self.rule = rule
         self.episode = snakemake.wildcards.get("ep")
-        self.config = snakemake.config
+        self.step = step_of_rule(rule)
+        self.heartbeat_s = float(cfg.get("progress", {}).get("heartbeat_s", 5))
+        self.state = PipelineState(cfg["data_root"], self.episode)
+        self.registry = Registry(cfg["data_root"], self.episode, self.heartbeat_s)
+        self.job_id = f"{rule}_{self.episode}"
+        self.slurm_job_id = os.environ.get("SLURM_JOB_ID")
+        current, _ = self.state.read()
+        if current and current.get("status") in ACTIVE and self.step.name in (current.get("plan") or []):
+            self.target, self.plan, self.run_id = current["target"], current["plan"], current.get("run_id")
+        else:  # started without a workflow-level plan (e.g. hooks switched off)
+            self.target, self.plan, self.run_id = self.step.name, [self.step.name], uuid.uuid4().hex
+        self._started = time.monotonic()
+        self._last_write = 0.0
+        self._heartbeat: Heartbeat | None = None
+
+    def _base(self) -> dict:
+        return {"target": self.target, "plan": self.plan, "run_id": self.run_id, "job_id": self.job_id,
+                "step_index": self.step.index}
+
+    def start(self) -> None:
+        self.registry.register_job(self.rule, self.job_id, self.slurm_job_id)
+        fields = {**self._base(), "status": "running", "pct": rule_pct(self.rule, 0.0), "stage_pct": 0.0,
+                  "done": 0, "total": None, "eta_s": None}
+        if is_first_rule_of_step(self.rule) and self.step.name == self.target and len(self.plan) > 1:
+            before = [BY_NAME[s].title for s in self.plan[:-1]]
+            fields.update(current_step=f"{self.step.title} (Prerequisites complete)",
+                          message=f"{'/'.join(before)} complete, starting {self.step.noun}...")
+        else:
+            fields.update(current_step=self.step.title, message=f"Starting {self.step.noun}...")
+        self.state.update(**fields)
+        self._last_write = time.monotonic()
+        self._heartbeat = Heartbeat(self.heartbeat_s / 2, self._beat).start()
+
+    def _beat(self) -> None:
+        if time.monotonic() - self._last_write >= self.heartbeat_s * 0.5:
+            self.state.touch()
+            self._last_write = time.monotonic()
+        self.registry.heartbeat(stage=self.rule)
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         """In-stage progress: `done` of `total` frames or items."""
+        now = time.monotonic()
+        if now - self._last_write < WRITE_EVERY_S and 0 < done < total:
+            return
+        frac = done / total if total else 0.0
+        elapsed = now - self._started
+        eta = round(elapsed / done * (total - done), 1) if done and total else None
+        self.state.update(**self._base(), status="running", current_step=self.step.title, message=message,
+                          done=done, total=total, stage_pct=round(frac, 4), pct=rule_pct(self.rule, frac), eta_s=eta,
+                          only_if=lambda cur: cur.get("status") != "cancelled")
+        self._last_write = now
+
+    def _stop_heartbeat(self) -> None:
+        if self._heartbeat:
+            self._heartbeat.stop()
+
+    def finish(self) -> None:
+        self._stop_heartbeat()
+        self.registry.clear_job(self.rule)
+        fields = {**self._base(), "stage_pct": 1.0, "pct": rule_pct(self.rule, 1.0), "eta_s": 0}
+        if is_last_rule_of_step(self.rule) and self.step.name == self.target:
+            fields.update(status="done", current_step=self.step.title,
+                          message=f"{self.step.noun.capitalize()} complete", pct=self.step.band[1])
+        elif is_last_rule_of_step(self.rule):
+            fields.update(status="running", message=f"{self.step.title} complete")
+        self.state.update(**fields, only_if=lambda cur: cur.get("status") != "cancelled")
+
+    def fail(self, reason: str) -> None:
+        self._stop_heartbeat()
+        self.registry.clear_job(self.rule)
+        auto = self.step.name != self.target
+        message = f"Auto-run failed: {reason}" if auto else f"{self.step.title} failed: {reason}"
+        self.state.update(**self._base(), status="error", current_step=self.step.title, message=message,
+                          eta_s=None, only_if=lambda cur: cur.get("status") != "cancelled")
+
+    def cancelled(self, how: str) -> None:
+        self._stop_heartbeat()
+        self.registry.clear_job(self.rule)
+        self.state.update(**self._base(), status="cancelled", current_step=self.step.title,
+                          message=f"Cancelled during {self.step.title} ({how})", eta_s=None,
+                          only_if=lambda cur: cur.get("status") != "cancelled")
 
 
 def _limit_threads(threads: int) -> None:
@@ -35,12 +133,35 @@ def _limit_threads(threads: int) -> None:
 
 
 @contextmanager
-def stage_job(snakemake, stage: str, uses_torch: bool = False) -> Iterator[StageJob]:
-    if uses_torch:
-        _limit_threads(snakemake.threads)
-    job = StageJob(snakemake, stage)
+def stage_job(snakemake, rule: str, uses_torch: bool = False) -> Iterator[StageJob]:
+    signal.signal(signal.SIGTERM, _raise_cancelled)
+    job = StageJob(snakemake, rule)
     try:
+        job.start()
+    except FacepipeError as err:  # refused: another live job holds this stage
+        print(f"facepipe {rule} refused for {job.episode}: {err}", file=sys.stderr)
+        sys.exit(1)
+    try:
+        if uses_torch:
+            _limit_threads(snakemake.threads)
         yield job
     except FacepipeError as err:
-        print(f"facepipe {stage} failed for {job.episode}: {err}", file=sys.stderr)
+        job.fail(str(err))
+        print(f"facepipe {rule} failed for {job.episode}: {err}", file=sys.stderr)
         sys.exit(1)
+    except Cancelled:
+        job.cancelled("stopped by request")
+        print(f"facepipe {rule} cancelled for {job.episode}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        job.cancelled("interrupted")
+        sys.exit(1)
+    except OSError as err:
+        where = f"{err.filename}: " if err.filename else ""
+        job.fail(f"{where}{err.strerror or err} (is the disk full or read-only?)")
+        raise
+    except Exception as err:
+        job.fail(f"{type(err).__name__}: {err}")
+        raise
+    else:
+        job.finish()

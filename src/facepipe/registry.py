@@ -1,0 +1,185 @@
+"""The runtime registry: which runs and stage jobs are active on an episode.
+
+`episodes/{episode_key}/runtime.json` under the data root:
+
+    {"active_jobs": {"cluster": "cluster_EP"},            # target -> run id, for each active run
+     "runs": {"cluster": {"job_id", "pid", "host", "pid_start_time", "started_at", "heartbeat_at", "workdir"}},
+     "jobs": {"detect": {"job_id", "pid", "host", "pid_start_time", "slurm_job_id", "started_at", "heartbeat_at"}},
+     "updated_at": "..."}
+
+Every read-modify-write holds `runtime.json.lock` (filelock), and the file itself is replaced
+atomically, so concurrent writers lose no update and readers never see half a file.
+
+An entry is stale when its process is gone (same host: pid + start time no longer match) or,
+for a process on another host, when its heartbeat is older than three heartbeat intervals.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+from filelock import FileLock, Timeout
+
+from . import atomic, procinfo
+from .errors import FacepipeError
+from .layout import EpisodePaths
+
+STALE_HEARTBEATS = 3
+
+
+class RegistryBusy(FacepipeError):
+    """Another live run or job holds what was asked for."""
+
+
+def _age_s(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return time.time() - datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def is_stale(entry: dict, heartbeat_s: float) -> bool:
+    if entry.get("host") == procinfo.hostname() and entry.get("pid") and not entry.get("slurm_job_id"):
+        return not procinfo.is_alive(int(entry["pid"]), entry.get("pid_start_time"))
+    age = _age_s(entry.get("heartbeat_at") or entry.get("started_at"))
+    return age is None or age > STALE_HEARTBEATS * heartbeat_s
+
+
+def describe(entry: dict) -> str:
+    where = f"pid {entry.get('pid')} on {entry.get('host')}"
+    if entry.get("slurm_job_id"):
+        where += f", SLURM job {entry['slurm_job_id']}"
+    return f"{entry.get('job_id')} ({where}, started {entry.get('started_at')})"
+
+
+class Registry:
+    def __init__(self, data_root: str | Path, episode: str, heartbeat_s: float = 5.0, lock_timeout: float = 30.0):
+        self.episode = episode
+        self.path = EpisodePaths(Path(data_root), episode).runtime
+        self.heartbeat_s = heartbeat_s
+        self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout)
+
+    # --- reading -------------------------------------------------------------------------------
+    def read(self) -> tuple[dict, str | None]:
+        """The registry as it is now (never raises); the second item reports a damaged file."""
+        data, problem = atomic.read_json(self.path)
+        return self._normal(data), problem
+
+    @staticmethod
+    def _normal(data: dict | None) -> dict:
+        data = dict(data or {})
+        for key in ("active_jobs", "runs", "jobs"):
+            if not isinstance(data.get(key), dict):
+                data[key] = {}
+        return data
+
+    def stale(self) -> dict[str, list[str]]:
+        data, _ = self.read()
+        return {
+            kind: [name for name, entry in data[kind].items() if is_stale(entry, self.heartbeat_s)]
+            for kind in ("runs", "jobs")
+        }
+
+    # --- writing -------------------------------------------------------------------------------
+    @contextmanager
+    def edit(self) -> Iterator[dict]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with self._lock:
+                data, _problem = self.read()  # a damaged file is replaced by this write
+                yield data
+                data["updated_at"] = atomic.utc_now()
+                atomic.write_json(self.path, data)
+        except Timeout as exc:
+            raise FacepipeError(
+                f"{self.path}.lock: held by another process for {self._lock.timeout:.0f} s; "
+                "if no facepipe process is running, delete the lock file"
+            ) from exc
+
+    def _drop_stale(self, data: dict) -> list[str]:
+        dropped = []
+        for kind in ("runs", "jobs"):
+            for name, entry in list(data[kind].items()):
+                if is_stale(entry, self.heartbeat_s):
+                    dropped.append(f"{kind[:-1]} {name}: {describe(entry)}")
+                    del data[kind][name]
+                    if kind == "runs":
+                        data["active_jobs"].pop(name, None)
+        for target in list(data["active_jobs"]):
+            if target not in data["runs"]:
+                del data["active_jobs"][target]
+        return dropped
+
+    def clear_stale(self) -> list[str]:
+        with self.edit() as data:
+            return self._drop_stale(data)
+
+    def _entry(self, job_id: str, **extra) -> dict:
+        now = atomic.utc_now()
+        return {"job_id": job_id, **procinfo.self_identity(), "started_at": now, "heartbeat_at": now, **extra}
+
+    def register_run(self, target: str, job_id: str, **extra) -> list[str]:
+        """Record this process as the run building `target`; refuse if another live run holds the episode.
+
+        Returns the stale entries it cleared on the way.
+        """
+        with self.edit() as data:
+            dropped = self._drop_stale(data)
+            me = procinfo.self_identity()
+            for name, entry in data["runs"].items():
+                if (entry.get("pid"), entry.get("host")) != (me["pid"], me["host"]):
+                    raise RegistryBusy(
+                        f"{self.path}: episode {self.episode} is already being built by {describe(entry)}; "
+                        f"wait for it, or stop it with: facepipe cancel {self.episode}"
+                    )
+            data["runs"][target] = self._entry(job_id, workdir=os.getcwd(), **extra)
+            data["active_jobs"][target] = job_id
+        return dropped
+
+    def register_job(self, stage: str, job_id: str, slurm_job_id: str | None = None) -> None:
+        with self.edit() as data:
+            self._drop_stale(data)
+            holder = data["jobs"].get(stage)
+            if holder:
+                raise RegistryBusy(
+                    f"{self.path}: {stage} of episode {self.episode} is already running as {describe(holder)}; "
+                    f"wait for it, or stop it with: facepipe cancel {self.episode} --stage {stage}"
+                )
+            data["jobs"][stage] = self._entry(job_id, slurm_job_id=slurm_job_id)
+
+    def clear_run(self, target: str, only_mine: bool = True) -> None:
+        with self.edit() as data:
+            entry = data["runs"].get(target)
+            if entry and (not only_mine or entry.get("pid") == os.getpid()):
+                del data["runs"][target]
+                data["active_jobs"].pop(target, None)
+
+    def clear_job(self, stage: str, only_mine: bool = True) -> None:
+        with self.edit() as data:
+            entry = data["jobs"].get(stage)
+            if entry and (not only_mine or entry.get("pid") == os.getpid()):
+                del data["jobs"][stage]
+
+    def clear_all(self) -> dict:
+        """Remove every entry (cancel); returns what was there."""
+        with self.edit() as data:
+            before = {"runs": dict(data["runs"]), "jobs": dict(data["jobs"])}
+            data["runs"].clear()
+            data["jobs"].clear()
+            data["active_jobs"].clear()
+        return before
+
+    def heartbeat(self, stage: str | None = None, target: str | None = None) -> None:
+        with self.edit() as data:
+            now = atomic.utc_now()
+            for kind, name in (("jobs", stage), ("runs", target)):
+                entry = data[kind].get(name) if name else None
+                if entry and entry.get("pid") == os.getpid():
+                    entry["heartbeat_at"] = now

@@ -1,0 +1,155 @@
+"""Workflow-level progress, written by the Snakemake head process.
+
+The Snakefile's onstart/onsuccess/onerror hooks call `on_start` and `on_end`; the facepipe logger
+plugin (snakemake_logger_plugin_facepipe, `--logger facepipe`) calls `job_started` and
+`job_failed` as Snakemake reports jobs. Together they write the plan, the start, the end and the
+failures of jobs, including jobs that die without reporting themselves (killed, out of memory,
+failed on a cluster node).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import FacepipeError
+from .progress import ACTIVE, Heartbeat, PipelineState
+from .registry import Registry, RegistryBusy
+from .steps import BY_NAME, RULES, ordered
+
+
+@dataclass
+class Run:
+    data_root: Path
+    heartbeat_s: float
+    run_id: str
+    plans: dict[str, list[str]]  # episode -> steps this run builds
+    rules: dict[str, set[str]]  # episode -> rules this run runs
+    heartbeat: Heartbeat | None = None
+    failed: dict[str, str] = field(default_factory=dict)  # episode -> rule that failed
+
+    def target(self, episode: str) -> str:
+        return self.plans[episode][-1]
+
+    def state(self, episode: str) -> PipelineState:
+        return PipelineState(self.data_root, episode)
+
+    def registry(self, episode: str) -> Registry:
+        return Registry(self.data_root, episode, self.heartbeat_s)
+
+
+_current: Run | None = None
+
+
+def current() -> Run | None:
+    return _current
+
+
+def planned_rules(jobs) -> dict[str, set[str]]:
+    """episode -> rules to run, from Snakemake jobs (anything with .rule.name and .wildcards_dict)."""
+    rules: dict[str, set[str]] = {}
+    for job in jobs:
+        ep = (job.wildcards_dict or {}).get("ep")
+        if ep and job.rule.name in RULES:
+            rules.setdefault(ep, set()).add(job.rule.name)
+    return rules
+
+
+def initial_fields(plan: list[str]) -> dict:
+    target = BY_NAME[plan[-1]]
+    first = BY_NAME[plan[0]]
+    if len(plan) > 1:
+        before = " -> ".join(BY_NAME[s].title for s in plan[:-1])
+        step, message = f"{target.title} (Auto-running prerequisites)", f"Auto-running {before} before {target.noun}..."
+    else:
+        step, message = target.title, f"Starting {target.noun}..."
+    return {"target": target.name, "plan": plan, "current_step": step, "message": message, "status": "pending",
+            "step_index": first.index, "pct": first.band[0], "stage_pct": 0.0, "done": None, "total": None,
+            "eta_s": None}
+
+
+def on_start(workflow, config) -> None:
+    """Register the run on every episode it builds and publish each episode's plan.
+
+    Refuses (raising FacepipeError) if another live run holds one of the episodes; the
+    registrations already made are taken back, so nothing is left behind.
+    """
+    global _current
+    rules = planned_rules(workflow.dag.needrun_jobs())
+    if not rules:
+        return
+    run = Run(Path(config["data_root"]), float(config["progress"]["heartbeat_s"]), uuid.uuid4().hex,
+              {ep: ordered(RULES[r][0] for r in rs) for ep, rs in rules.items()}, rules)
+    registered = []
+    try:
+        for ep in sorted(run.plans):
+            run.registry(ep).register_run(run.target(ep), f"{run.target(ep)}_{ep}", run_id=run.run_id)
+            registered.append(ep)
+    except RegistryBusy:
+        for ep in registered:
+            run.registry(ep).clear_run(run.target(ep))
+        raise
+    for ep, plan in run.plans.items():
+        run.state(ep).update(**initial_fields(plan), run_id=run.run_id, job_id=f"{run.target(ep)}_{ep}")
+    run.heartbeat = Heartbeat(run.heartbeat_s, lambda: _beat(run)).start()
+    _current = run
+
+
+def _beat(run: Run) -> None:
+    """Keep the run's registry entries fresh, and the state of episodes still waiting their turn."""
+    for ep in run.plans:
+        run.registry(ep).heartbeat(target=run.target(ep))
+        run.state(ep).update(only_if=lambda cur: cur.get("status") == "pending" and cur.get("run_id") == run.run_id)
+
+
+def job_started(rule: str, episode: str, external_id: str | None = None) -> None:
+    run = _current
+    if run is None or episode not in run.plans:
+        return
+    run.state(episode).update(status="running", job_id=f"{rule}_{episode}", run_id=run.run_id,
+                              only_if=lambda cur: cur.get("status") in ACTIVE)
+
+
+def job_failed(rule: str, episode: str, log_hint: str | None = None) -> None:
+    """A job failed. If it did not say why itself (killed, out of memory...), say so now."""
+    run = _current
+    if run is None or episode not in run.plans:
+        return
+    run.failed[episode] = rule
+    step = BY_NAME[RULES[rule][0]]
+    reason = f"the {rule} job ended without reporting (killed, out of memory or failed on its node)"
+    if log_hint:
+        reason += f"; see {log_hint}"
+    auto = step.name != run.target(episode)
+    run.state(episode).update(
+        status="error", current_step=step.title, step_index=step.index, eta_s=None, run_id=run.run_id,
+        message=f"Auto-run failed: {reason}" if auto else f"{step.title} failed: {reason}",
+        only_if=lambda cur: cur.get("status") in ACTIVE,
+    )
+    run.registry(episode).clear_job(rule, only_mine=False)
+
+
+def on_end(success: bool, log: str | None = None) -> None:
+    """The run is over: settle every episode's state and take the run out of the registry."""
+    global _current
+    run = _current
+    if run is None:
+        return
+    if run.heartbeat:
+        run.heartbeat.stop()
+    for ep in run.plans:
+        state = run.state(ep)
+        if not success:
+            hint = f"; see {log}" if log else ""
+            state.update(status="error", eta_s=None,
+                         message=f"Auto-run failed: a job ended without reporting (killed or crashed){hint}",
+                         only_if=lambda cur: cur.get("status") == "running" and cur.get("run_id") == run.run_id)
+            state.update(status="cancelled", eta_s=None,
+                         message="Not started: the run stopped before reaching this episode",
+                         only_if=lambda cur: cur.get("status") == "pending" and cur.get("run_id") == run.run_id)
+        registry = run.registry(ep)
+        registry.clear_run(run.target(ep))
+        if not success:
+            registry.clear_stale()
+    _current = None

@@ -1,0 +1,72 @@
+"""Snakemake logger plugin `facepipe` (`--logger facepipe`, on in the default profile).
+
+It turns Snakemake's job events into facepipe progress: a job starting marks its episode
+running; a job failing marks it error with the reason, even when the job died without reporting
+(killed, out of memory, failed on a cluster node). It writes nothing to the terminal: Snakemake's
+own output is unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from logging import LogRecord
+from typing import Optional
+
+from snakemake_interface_logger_plugins.base import LogHandlerBase
+from snakemake_interface_logger_plugins.common import LogEvent
+from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
+
+
+@dataclass
+class LogHandlerSettings(LogHandlerSettingsBase):
+    pass
+
+
+class LogHandler(LogHandlerBase):
+    def __post_init__(self) -> None:
+        self.jobs: dict[int, tuple[str, Optional[str]]] = {}  # Snakemake job id -> (rule, episode)
+
+    def emit(self, record: LogRecord) -> None:
+        if getattr(self.common_settings, "dryrun", False):
+            return
+        from facepipe import run_events
+
+        event = getattr(record, "event", None)
+        try:
+            if event == LogEvent.JOB_INFO:
+                # Logged as each job is handed to its executor (JOB_STARTED comes before it, with
+                # job ids only), so this is where a job's episode becomes "running".
+                wildcards = getattr(record, "wildcards", None) or {}
+                rule, ep = record.rule_name, wildcards.get("ep")
+                self.jobs[record.jobid] = (rule, ep)
+                if ep:
+                    run_events.job_started(rule, ep)
+            elif event == LogEvent.JOB_ERROR:
+                rule, ep = self.jobs.get(record.jobid, (getattr(record, "rule_name", None), None))
+                if ep and rule:
+                    logs = getattr(record, "log", None) or []
+                    run_events.job_failed(rule, ep, ", ".join(map(str, logs)) or None)
+        except Exception as exc:  # progress reporting must never break the workflow
+            import sys
+
+            print(f"facepipe logger: could not record {event}: {exc}", file=sys.stderr)
+
+    @property
+    def writes_to_stream(self) -> bool:
+        return False
+
+    @property
+    def writes_to_file(self) -> bool:
+        return False
+
+    @property
+    def has_filter(self) -> bool:
+        return True
+
+    @property
+    def has_formatter(self) -> bool:
+        return True
+
+    @property
+    def needs_rulegraph(self) -> bool:
+        return False
