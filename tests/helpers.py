@@ -64,3 +64,49 @@ def copy_workdir(src: Path, dst: Path) -> Path:
     """Copy a finished run (outputs and Snakemake's records, mtimes kept) for a test to change."""
     shutil.copytree(src, dst, symlinks=True)
     return dst
+
+
+def start_snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """Start the workflow in the background (for tests that watch or interrupt a live run)."""
+    cmd = [str(BIN / "snakemake"), *args, "-s", str(SNAKEFILE), "-d", str(workdir), "--cores", "2",
+           "--configfile", str(workdir / "test-config.yaml")]
+    log = open(workdir / "background-run.log", "w")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                            start_new_session=True)
+
+
+def facepipe(*args: str, cwd: Path | None = None, timeout: float = 300, check: bool = True):
+    proc = subprocess.run([str(BIN / "facepipe"), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"facepipe {args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def videos_with(tmp: Path, *names: str) -> Path:
+    """A videos folder holding links to some of the shared videos."""
+    folder = tmp / "videos"
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        (folder / name).symlink_to(SHARED_VIDEOS / name)
+    return folder
+
+
+def wait_for(predicate, timeout: float = 120, interval: float = 0.1, what: str = "condition"):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def read_json(path: Path):
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None

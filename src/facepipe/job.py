@@ -46,6 +46,9 @@ class StageJob:
         self.job_id = f"{rule}_{self.episode}"
         self.slurm_job_id = os.environ.get("SLURM_JOB_ID")
         current, _ = self.state.read()
+        self.cancelled_before_start = bool(
+            current and current.get("status") == "cancelled" and self.registry.was_cancelled(current.get("run_id"))
+        )
         if current and current.get("status") in ACTIVE and self.step.name in (current.get("plan") or []):
             self.target, self.plan, self.run_id = current["target"], current["plan"], current.get("run_id")
         else:  # started without a workflow-level plan (e.g. hooks switched off)
@@ -59,6 +62,8 @@ class StageJob:
                 "step_index": self.step.index}
 
     def start(self) -> None:
+        if self.cancelled_before_start:
+            raise FacepipeError(f"episode {self.episode} was cancelled; {self.rule} not started")
         self.registry.register_job(self.rule, self.job_id, self.slurm_job_id)
         fields = {**self._base(), "status": "running", "pct": rule_pct(self.rule, 0.0), "stage_pct": 0.0,
                   "done": 0, "total": None, "eta_s": None}

@@ -5,6 +5,7 @@
     {"active_jobs": {"cluster": "cluster_EP"},            # target -> run id, for each active run
      "runs": {"cluster": {"job_id", "pid", "host", "pid_start_time", "started_at", "heartbeat_at", "workdir"}},
      "jobs": {"detect": {"job_id", "pid", "host", "pid_start_time", "slurm_job_id", "started_at", "heartbeat_at"}},
+     "cancelled_runs": ["<run id>", ...],                  # runs cancelled by the user: their queued jobs refuse to start
      "updated_at": "..."}
 
 Every read-modify-write holds `runtime.json.lock` (filelock), and the file itself is replaced
@@ -78,6 +79,8 @@ class Registry:
         for key in ("active_jobs", "runs", "jobs"):
             if not isinstance(data.get(key), dict):
                 data[key] = {}
+        if not isinstance(data.get("cancelled_runs"), list):
+            data["cancelled_runs"] = []
         return data
 
     def stale(self) -> dict[str, list[str]]:
@@ -167,14 +170,22 @@ class Registry:
             if entry and (not only_mine or entry.get("pid") == os.getpid()):
                 del data["jobs"][stage]
 
-    def clear_all(self) -> dict:
-        """Remove every entry (cancel); returns what was there."""
+    def clear_all(self, cancelled_run: str | None = None) -> dict:
+        """Remove every entry (cancel); returns what was there.
+
+        `cancelled_run` is remembered, so jobs that run queued for it refuse to start.
+        """
         with self.edit() as data:
             before = {"runs": dict(data["runs"]), "jobs": dict(data["jobs"])}
             data["runs"].clear()
             data["jobs"].clear()
             data["active_jobs"].clear()
+            if cancelled_run:
+                data["cancelled_runs"] = (data["cancelled_runs"] + [cancelled_run])[-20:]
         return before
+
+    def was_cancelled(self, run_id: str | None) -> bool:
+        return bool(run_id) and run_id in self.read()[0]["cancelled_runs"]
 
     def heartbeat(self, stage: str | None = None, target: str | None = None) -> None:
         with self.edit() as data:

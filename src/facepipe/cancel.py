@@ -1,0 +1,82 @@
+"""Stopping an episode's registered jobs, without ever signalling a process that is not one of them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from . import procinfo
+from .errors import FacepipeError
+from .progress import PipelineState
+from .registry import Registry, describe
+
+
+def _stop_local(entry: dict, stage: str) -> str:
+    pid = int(entry["pid"])
+    if entry.get("host") != procinfo.hostname():
+        raise FacepipeError(
+            f"{describe(entry)} runs on another host; run facepipe cancel there (or use SLURM, which records a job id)"
+        )
+    if not procinfo.is_alive(pid, entry.get("pid_start_time")):
+        return f"{stage}: process {pid} had already ended; entry cleared"
+    cmd = procinfo.cmdline(pid)
+    if f"{stage}.py" not in cmd and "facepipe" not in cmd and "snakemake" not in cmd:
+        raise FacepipeError(
+            f"pid {pid} now runs {cmd[:80]!r}, not the registered {stage} job; nothing was signalled. "
+            "Clear the stale entry by running the pipeline again"
+        )
+    targets = procinfo.children(pid) + [pid]
+    for p in targets:
+        with _ignore_gone():
+            os.kill(p, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and procinfo.is_alive(pid, entry.get("pid_start_time")):
+        time.sleep(0.1)
+    if procinfo.is_alive(pid, entry.get("pid_start_time")):
+        for p in targets:
+            with _ignore_gone():
+                os.kill(p, signal.SIGKILL)
+    return f"{stage}: stopped pid {pid}"
+
+
+class _ignore_gone:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        return exc_type is ProcessLookupError
+
+
+def _stop_slurm(entry: dict, stage: str) -> str:
+    job = str(entry["slurm_job_id"])
+    proc = subprocess.run(["scancel", job], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise FacepipeError(f"scancel {job} failed: {proc.stderr.strip() or proc.returncode}")
+    return f"{stage}: scancel {job}"
+
+
+def cancel(data_root: str | Path, episode: str, stage: str | None = None, heartbeat_s: float = 5.0) -> list[str]:
+    """Stop the episode's registered jobs (or only `stage`), mark it cancelled, clear the registry."""
+    registry = Registry(data_root, episode, heartbeat_s)
+    reg, _ = registry.read()
+    jobs = {k: v for k, v in reg["jobs"].items() if stage is None or k == stage}
+    if not jobs and not reg["runs"]:
+        raise FacepipeError(f"{registry.path}: nothing registered for episode {episode}; nothing to cancel")
+    if stage and not jobs:
+        raise FacepipeError(f"{registry.path}: no {stage} job registered for episode {episode}")
+    state = PipelineState(data_root, episode)
+    run_id = (state.read()[0] or {}).get("run_id")
+    # Mark first, so the stopping job and the workflow see a cancellation, not a failure.
+    state.update(status="cancelled", eta_s=None,
+                 message=f"Cancelled by user ({', '.join(jobs) or 'queued run'})")
+    report = []
+    for name, entry in jobs.items():
+        report.append(_stop_slurm(entry, name) if entry.get("slurm_job_id") else _stop_local(entry, name))
+    if stage is None:
+        registry.clear_all(cancelled_run=run_id)
+    else:
+        registry.clear_job(stage, only_mine=False)
+    return report
