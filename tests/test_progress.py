@@ -221,7 +221,7 @@ def test_cancel_stops_the_running_job_and_the_next_run_redoes_it(tmp_path, lfw_s
     write_config(tmp_path, videos)
     run = start_snakemake(tmp_path, "cluster_target")
     try:
-        job = wait_for(lambda: (read_json(paths(tmp_path, ep).runtime) or {}).get("jobs", {}).get("detect"),
+        job = wait_for(lambda: (read_json(paths(tmp_path, ep).runtime) or {}).get("jobs", {}).get("detect_chunk0"),
                        what="detect to register")
         wait_for(lambda: ((read_json(paths(tmp_path, ep).pipeline_state) or {}).get("done") or 0) > 0,
                  what="detect to report frames")
@@ -235,7 +235,7 @@ def test_cancel_stops_the_running_job_and_the_next_run_redoes_it(tmp_path, lfw_s
     assert registry_is_clear(tmp_path, ep)
     h = paths(tmp_path, ep).harvest
     assert not (h / "detections.jsonl").exists() and not list(h.glob(".*tmp*")), "no half-written output survives"
-    assert ("detect", ep) in jobs(snakemake(tmp_path, "cluster_target", "-n"))
+    assert ("detect_chunk", ep) in jobs(snakemake(tmp_path, "cluster_target", "-n"))
 
 
 def test_cancel_never_signals_a_process_that_is_not_the_registered_job(tmp_path):

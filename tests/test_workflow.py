@@ -12,7 +12,7 @@ import pytest
 from helpers import SHARED_VIDEOS, jobs, snakemake, write_config
 
 EPISODES = sorted(p.stem for p in SHARED_VIDEOS.iterdir() if p.suffix in {".mp4", ".gif"})
-STAGES = {"detect", "track", "stills", "embed", "cluster"}
+STAGES = {"detect_chunk", "detect", "track", "stills", "embed", "cluster"}
 
 
 def harvest(workdir, ep):
@@ -120,7 +120,7 @@ def test_changed_detect_fps_reruns_everything_downstream(run_copy):
 def test_single_output_can_be_asked_for_by_path(tmp_path):
     write_config(tmp_path, SHARED_VIDEOS)
     ran = jobs(snakemake(tmp_path, "data/harvest/walking_and_pause/tracks.json"))
-    assert ran == {("detect", "walking_and_pause"), ("track", "walking_and_pause")}
+    assert ran == {("detect_chunk", "walking_and_pause"), ("detect", "walking_and_pause"), ("track", "walking_and_pause")}
     assert (harvest(tmp_path, "walking_and_pause") / "tracks.json").exists()
     assert not (harvest(tmp_path, "hamilton_clip")).exists()
 

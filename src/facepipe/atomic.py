@@ -99,3 +99,16 @@ def utc_now() -> str:
     from datetime import datetime, timezone
 
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def age_s(stamp: str | None) -> float | None:
+    """Seconds since a utc_now() stamp, or None if there is no readable stamp."""
+    import time
+    from datetime import datetime
+
+    if not stamp:
+        return None
+    try:
+        return time.time() - datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

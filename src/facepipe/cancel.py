@@ -23,7 +23,8 @@ def _stop_local(entry: dict, stage: str) -> str:
     if not procinfo.is_alive(pid, entry.get("pid_start_time")):
         return f"{stage}: process {pid} had already ended; entry cleared"
     cmd = procinfo.cmdline(pid)
-    if f"{stage}.py" not in cmd and "facepipe" not in cmd and "snakemake" not in cmd:
+    rule = stage.rstrip("0123456789")
+    if f"{rule}.py" not in cmd and "facepipe" not in cmd and "snakemake" not in cmd:
         raise FacepipeError(
             f"pid {pid} now runs {cmd[:80]!r}, not the registered {stage} job; nothing was signalled. "
             "Clear the stale entry by running the pipeline again"
@@ -62,7 +63,7 @@ def cancel(data_root: str | Path, episode: str, stage: str | None = None, heartb
     """Stop the episode's registered jobs (or only `stage`), mark it cancelled, clear the registry."""
     registry = Registry(data_root, episode, heartbeat_s)
     reg, _ = registry.read()
-    jobs = {k: v for k, v in reg["jobs"].items() if stage is None or k == stage}
+    jobs = {k: v for k, v in reg["jobs"].items() if stage is None or k == stage or k.startswith(f"{stage}_chunk")}
     if not jobs and not reg["runs"]:
         raise FacepipeError(f"{registry.path}: nothing registered for episode {episode}; nothing to cancel")
     if stage and not jobs:
@@ -78,5 +79,6 @@ def cancel(data_root: str | Path, episode: str, stage: str | None = None, heartb
     if stage is None:
         registry.clear_all(cancelled_run=run_id)
     else:
-        registry.clear_job(stage, only_mine=False)
+        for name in jobs:
+            registry.clear_job(name, only_mine=False)
     return report

@@ -19,7 +19,7 @@ import numpy as np
 from . import atomic
 from .errors import FacepipeError
 from .shots import colour_signature, cut_score
-from .video import FrameReader, probe
+from .video import FrameReader, is_sampled, probe
 
 MTCNN_MIN_FACE = 20  # smallest face MTCNN's first network finds, in pixels
 
@@ -137,6 +137,14 @@ def expected_samples(frame_count: int, fps: float, sample_fps: float, start: int
     return slot(stop - 1) - slot(start - 1)
 
 
+def previous_sample(frame: int, fps: float, sample_fps: float) -> int | None:
+    """The last sampled frame before `frame` (None at the start of the video)."""
+    for i in range(frame - 1, -1, -1):
+        if is_sampled(i, fps, sample_fps):
+            return i
+    return None
+
+
 def detect_frames(
     video: str | Path,
     out_jsonl: str | Path,
@@ -156,12 +164,17 @@ def detect_frames(
     if progress:
         progress(0, total, "Loading face detector")
     detector = make_detector(cfg)
-    reader = FrameReader(video, sample_fps=cfg["fps"], start=start, stop=stop)
+    # A chunk also reads the sampled frame before it, for the same first cut score as one pass.
+    before = previous_sample(start, info.fps, cfg["fps"]) if start > 0 else None
+    reader = FrameReader(video, sample_fps=cfg["fps"], start=start if before is None else before, stop=stop)
     previous_sig = None
     done = 0
     with atomic.atomic_path(out_jsonl) as tmp, open(tmp, "w", encoding="utf-8") as out:
         for index, frame in reader:
             sig = colour_signature(frame)
+            if index < start:
+                previous_sig = sig
+                continue
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             record = {
                 "frame": index,
@@ -174,7 +187,8 @@ def detect_frames(
             done += 1
             if progress:
                 progress(done, max(total, done), f"Detecting faces: frame {index}")
-    return {**info.to_dict(), "frame_count": reader.decoded, "sampled_frames": done, "sample_fps": cfg["fps"]}
+    return {**info.to_dict(), "frame_count": max(reader.decoded, start), "sampled_frames": done,
+            "sample_fps": cfg["fps"], "start": start, "stop": stop}
 
 
 def _detect_in_worker(video, out_jsonl, cfg, start, stop) -> dict:

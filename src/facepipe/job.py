@@ -20,7 +20,7 @@ from typing import Iterator
 
 from .errors import FacepipeError
 from .progress import ACTIVE, Heartbeat, PipelineState
-from .registry import Registry
+from .registry import Registry, job_key
 from .steps import BY_NAME, is_first_rule_of_step, is_last_rule_of_step, rule_pct, step_of_rule
 
 WRITE_EVERY_S = 1.0
@@ -37,13 +37,17 @@ def _raise_cancelled(signum, frame):
 class StageJob:
     def __init__(self, snakemake, rule: str):
         cfg = snakemake.config
+        self.config = cfg
         self.rule = rule
         self.episode = snakemake.wildcards.get("ep")
         self.step = step_of_rule(rule)
         self.heartbeat_s = float(cfg.get("progress", {}).get("heartbeat_s", 5))
         self.state = PipelineState(cfg["data_root"], self.episode)
         self.registry = Registry(cfg["data_root"], self.episode, self.heartbeat_s)
-        self.job_id = f"{rule}_{self.episode}"
+        self.chunk = snakemake.wildcards.get("chunk")
+        self.key = job_key(rule, self.chunk)
+        self.job_id = f"{self.key}_{self.episode}"
+        self._chunk_totals: list[int] | None = None
         self.slurm_job_id = os.environ.get("SLURM_JOB_ID")
         current, _ = self.state.read()
         self.cancelled_before_start = bool(
@@ -58,13 +62,16 @@ class StageJob:
         self._heartbeat: Heartbeat | None = None
 
     def _base(self) -> dict:
-        return {"target": self.target, "plan": self.plan, "run_id": self.run_id, "job_id": self.job_id,
+        base = {"target": self.target, "plan": self.plan, "run_id": self.run_id, "job_id": self.job_id,
                 "step_index": self.step.index}
+        if self.slurm_job_id:
+            base["slurm_job_id"] = self.slurm_job_id
+        return base
 
     def start(self) -> None:
         if self.cancelled_before_start:
             raise FacepipeError(f"episode {self.episode} was cancelled; {self.rule} not started")
-        self.registry.register_job(self.rule, self.job_id, self.slurm_job_id)
+        self.registry.register_job(self.key, self.job_id, self.slurm_job_id)
         fields = {**self._base(), "status": "running", "pct": rule_pct(self.rule, 0.0), "stage_pct": 0.0,
                   "done": 0, "total": None, "eta_s": None}
         if is_first_rule_of_step(self.rule) and self.step.name == self.target and len(self.plan) > 1:
@@ -81,19 +88,44 @@ class StageJob:
         if time.monotonic() - self._last_write >= self.heartbeat_s * 0.5:
             self.state.touch()
             self._last_write = time.monotonic()
-        self.registry.heartbeat(stage=self.rule)
+        self.registry.heartbeat(stage=self.key)
+
+    def set_chunks(self, chunk: int, ranges: list[tuple[int, int | None]], info) -> None:
+        """This job is one of several detect chunks: report the episode's frames, summed over them."""
+        from .detect import expected_samples
+
+        self._chunk_totals = [expected_samples(info.frame_count, info.fps, self._sample_fps, a, b) for a, b in ranges]
+
+    @property
+    def _sample_fps(self) -> float:
+        return float(self.config["detect"]["fps"])
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         """In-stage progress: `done` of `total` frames or items."""
         now = time.monotonic()
         if now - self._last_write < WRITE_EVERY_S and 0 < done < total:
             return
-        frac = done / total if total else 0.0
         elapsed = now - self._started
         eta = round(elapsed / done * (total - done), 1) if done and total else None
-        self.state.update(**self._base(), status="running", current_step=self.step.title, message=message,
-                          done=done, total=total, stage_pct=round(frac, 4), pct=rule_pct(self.rule, frac), eta_s=eta,
-                          only_if=lambda cur: cur.get("status") != "cancelled")
+        base = {**self._base(), "status": "running", "current_step": self.step.title, "message": message,
+                "eta_s": eta, "only_if": lambda cur: cur.get("status") != "cancelled"}
+        if self._chunk_totals is None:
+            frac = done / total if total else 0.0
+            self.state.update(**base, done=done, total=total, stage_pct=round(frac, 4),
+                              pct=rule_pct(self.rule, frac))
+        else:
+            chunk, totals = str(self.chunk), self._chunk_totals
+
+            def summed(current: dict) -> dict:
+                chunks = dict(current.get("chunks") or {}) if current.get("run_id") == self.run_id else {}
+                chunks[chunk] = done
+                all_done, all_total = sum(chunks.values()), max(1, sum(totals))
+                frac = min(1.0, all_done / all_total)
+                return {**base, "chunks": chunks, "done": all_done, "total": all_total, "stage_pct": round(frac, 4),
+                        "pct": rule_pct(self.rule, frac),
+                        "message": f"{message} (chunk {chunk} of {len(totals)})" if len(totals) > 1 else message}
+
+            self.state.update_with(summed)
         self._last_write = now
 
     def _stop_heartbeat(self) -> None:
@@ -102,7 +134,9 @@ class StageJob:
 
     def finish(self) -> None:
         self._stop_heartbeat()
-        self.registry.clear_job(self.rule)
+        self.registry.clear_job(self.key)
+        if self._chunk_totals is not None:  # one chunk of several: its last progress said it all
+            return
         fields = {**self._base(), "stage_pct": 1.0, "pct": rule_pct(self.rule, 1.0), "eta_s": 0}
         if is_last_rule_of_step(self.rule) and self.step.name == self.target:
             fields.update(status="done", current_step=self.step.title,
@@ -113,7 +147,7 @@ class StageJob:
 
     def fail(self, reason: str) -> None:
         self._stop_heartbeat()
-        self.registry.clear_job(self.rule)
+        self.registry.clear_job(self.key)
         auto = self.step.name != self.target
         message = f"Auto-run failed: {reason}" if auto else f"{self.step.title} failed: {reason}"
         self.state.update(**self._base(), status="error", current_step=self.step.title, message=message,
@@ -121,7 +155,7 @@ class StageJob:
 
     def cancelled(self, how: str) -> None:
         self._stop_heartbeat()
-        self.registry.clear_job(self.rule)
+        self.registry.clear_job(self.key)
         self.state.update(**self._base(), status="cancelled", current_step=self.step.title,
                           message=f"Cancelled during {self.step.title} ({how})", eta_s=None,
                           only_if=lambda cur: cur.get("status") != "cancelled")

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Patterns relative to data_root, with {ep} the episode id.
+DETECT_CHUNK = "harvest/{ep}/detect_chunks/chunk{chunk}.jsonl"
+DETECT_CHUNK_INFO = "harvest/{ep}/detect_chunks/chunk{chunk}.json"
 DETECTIONS = "harvest/{ep}/detections.jsonl"
 VIDEO_INFO = "harvest/{ep}/video.json"
 TRACKS = "harvest/{ep}/tracks.json"

@@ -27,7 +27,9 @@ from .steps import TOTAL_STEPS
 
 ACTIVE = ("pending", "running")
 FIELDS = ("episode", "target", "current_step", "step_index", "total_steps", "status", "message", "pct",
-          "stage_pct", "plan", "done", "total", "eta_s", "job_id", "run_id", "updated_at")
+          "stage_pct", "plan", "done", "total", "eta_s", "job_id", "slurm_job_id", "run_id", "chunks", "updated_at")
+# Only present when they apply: the SLURM job of the current stage; detect chunk -> frames done.
+OPTIONAL = ("slurm_job_id", "chunks")
 
 
 class PipelineState:
@@ -47,11 +49,17 @@ class PipelineState:
         Within one run (same run_id) pct never goes down. `only_if` (a callable on the current
         state) lets a writer skip the update, e.g. not to overwrite a cancellation.
         """
-        only_if: Callable[[dict], bool] | None = fields.pop("only_if", None)
+        return self.update_with(lambda current: fields)
+
+    def update_with(self, derive: Callable[[dict], dict]) -> dict:
+        """Like update(), with the fields computed from the current state under the lock
+        (for values summed over concurrent writers, such as detect chunks)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             current, _problem = self.read()  # a damaged file is replaced by this write
             current = current or {}
+            fields = dict(derive(current))
+            only_if: Callable[[dict], bool] | None = fields.pop("only_if", None)
             if only_if is not None and not only_if(current):
                 return current
             state = {"episode": self.episode, "total_steps": TOTAL_STEPS, **current, **fields}
@@ -59,7 +67,7 @@ class PipelineState:
             if same_run and isinstance(current.get("pct"), (int, float)) and isinstance(state.get("pct"), (int, float)):
                 state["pct"] = max(current["pct"], state["pct"])
             state["updated_at"] = atomic.utc_now()
-            state = {k: state.get(k) for k in FIELDS}
+            state = {k: state.get(k) for k in FIELDS if k in state or k not in OPTIONAL}
             atomic.write_json(self.path, state)
             with open(self.log_path, "a", encoding="utf-8") as log:
                 log.write(json.dumps(state) + "\n")

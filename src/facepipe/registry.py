@@ -18,9 +18,7 @@ for a process on another host, when its heartbeat is older than three heartbeat 
 from __future__ import annotations
 
 import os
-import time
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
@@ -33,23 +31,19 @@ from .layout import EpisodePaths
 STALE_HEARTBEATS = 3
 
 
+def job_key(rule: str, chunk: str | int | None = None) -> str:
+    """Registry key of a stage job; detect chunks get one each, so they never clobber each other."""
+    return f"{rule}{chunk}" if chunk is not None else rule
+
+
 class RegistryBusy(FacepipeError):
     """Another live run or job holds what was asked for."""
-
-
-def _age_s(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    try:
-        return time.time() - datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def is_stale(entry: dict, heartbeat_s: float) -> bool:
     if entry.get("host") == procinfo.hostname() and entry.get("pid") and not entry.get("slurm_job_id"):
         return not procinfo.is_alive(int(entry["pid"]), entry.get("pid_start_time"))
-    age = _age_s(entry.get("heartbeat_at") or entry.get("started_at"))
+    age = atomic.age_s(entry.get("heartbeat_at") or entry.get("started_at"))
     return age is None or age > STALE_HEARTBEATS * heartbeat_s
 
 

@@ -13,9 +13,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import FacepipeError
+from . import atomic
 from .progress import ACTIVE, Heartbeat, PipelineState
-from .registry import Registry, RegistryBusy
+from .registry import Registry, RegistryBusy, job_key
 from .steps import BY_NAME, RULES, ordered
 
 
@@ -92,15 +92,20 @@ def on_start(workflow, config) -> None:
         raise
     for ep, plan in run.plans.items():
         run.state(ep).update(**initial_fields(plan), run_id=run.run_id, job_id=f"{run.target(ep)}_{ep}")
-    run.heartbeat = Heartbeat(run.heartbeat_s, lambda: _beat(run)).start()
+    run.heartbeat = Heartbeat(run.heartbeat_s / 2, lambda: _beat(run)).start()
     _current = run
 
 
 def _beat(run: Run) -> None:
-    """Keep the run's registry entries fresh, and the state of episodes still waiting their turn."""
+    """Keep the run's registry entries fresh, and the state of episodes between jobs (waiting
+    their turn, or for the cluster to start their next job): while a job runs, it beats itself."""
     for ep in run.plans:
-        run.registry(ep).heartbeat(target=run.target(ep))
-        run.state(ep).update(only_if=lambda cur: cur.get("status") == "pending" and cur.get("run_id") == run.run_id)
+        registry = run.registry(ep)
+        registry.heartbeat(target=run.target(ep))
+        if registry.read()[0]["jobs"]:
+            continue
+        run.state(ep).update(only_if=lambda cur: cur.get("status") in ACTIVE and cur.get("run_id") == run.run_id
+                             and (atomic.age_s(cur.get("updated_at")) or 0.0) >= run.heartbeat_s / 2)
 
 
 def job_started(rule: str, episode: str, external_id: str | None = None) -> None:
@@ -111,7 +116,7 @@ def job_started(rule: str, episode: str, external_id: str | None = None) -> None
                               only_if=lambda cur: cur.get("status") in ACTIVE)
 
 
-def job_failed(rule: str, episode: str, log_hint: str | None = None) -> None:
+def job_failed(rule: str, episode: str, log_hint: str | None = None, chunk: str | None = None) -> None:
     """A job failed. If it did not say why itself (killed, out of memory...), say so now."""
     run = _current
     if run is None or episode not in run.plans:
@@ -127,7 +132,7 @@ def job_failed(rule: str, episode: str, log_hint: str | None = None) -> None:
         message=f"Auto-run failed: {reason}" if auto else f"{step.title} failed: {reason}",
         only_if=lambda cur: cur.get("status") in ACTIVE,
     )
-    run.registry(episode).clear_job(rule, only_mine=False)
+    run.registry(episode).clear_job(job_key(rule, chunk), only_mine=False)
 
 
 def on_end(success: bool, log: str | None = None) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
 from pathlib import Path
 
+from . import atomic
 from .progress import ACTIVE, PipelineState
 from .registry import STALE_HEARTBEATS, Registry, describe, is_stale
 
@@ -17,20 +16,12 @@ def known_episodes(data_root: Path) -> list[str]:
     return sorted(p.name for p in harvest.iterdir() if (p / "diagnostics" / "pipeline_state.json").exists())
 
 
-def _age_s(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    try:
-        return round(time.time() - datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp(), 1)
-    except ValueError:
-        return None
-
-
 def episode_status(data_root: Path, episode: str, heartbeat_s: float) -> dict:
     state, state_problem = PipelineState(data_root, episode).read()
     registry = Registry(data_root, episode, heartbeat_s)
     reg, reg_problem = registry.read()
-    age = _age_s((state or {}).get("updated_at"))
+    age = atomic.age_s((state or {}).get("updated_at"))
+    age = None if age is None else round(age, 1)
     flags = []
     if state and state.get("status") == "running" and age is not None and age > STALE_HEARTBEATS * heartbeat_s:
         flags.append(f"stale: no heartbeat for {age:.0f} s")

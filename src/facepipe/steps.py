@@ -25,13 +25,14 @@ TOTAL_STEPS = len(STEPS)
 
 # Snakemake rule -> (step, the part of the step's band the rule covers).
 RULES = {
-    "detect": ("detect", (0.0, 1.0)),
+    "detect_chunk": ("detect", (0.0, 0.98)),
+    "detect": ("detect", (0.98, 1.0)),
     "track": ("track", (0.0, 1.0)),
     "stills": ("stills", (0.0, 1.0)),
     "embed": ("cluster", (0.0, 0.8)),
     "cluster": ("cluster", (0.8, 1.0)),
 }
-STEP_RULES = {"detect": ["detect"], "track": ["track"], "stills": ["stills"], "cluster": ["embed", "cluster"]}
+STEP_RULES = {"detect": ["detect_chunk", "detect"], "track": ["track"], "stills": ["stills"], "cluster": ["embed", "cluster"]}
 
 
 def step_of_rule(rule: str) -> Step:

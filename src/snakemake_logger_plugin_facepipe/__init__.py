@@ -24,7 +24,7 @@ class LogHandlerSettings(LogHandlerSettingsBase):
 
 class LogHandler(LogHandlerBase):
     def __post_init__(self) -> None:
-        self.jobs: dict[int, tuple[str, Optional[str]]] = {}  # Snakemake job id -> (rule, episode)
+        self.jobs: dict[int, tuple[str, Optional[str], Optional[str]]] = {}  # job id -> (rule, episode, chunk)
 
     def emit(self, record: LogRecord) -> None:
         if getattr(self.common_settings, "dryrun", False):
@@ -38,14 +38,14 @@ class LogHandler(LogHandlerBase):
                 # job ids only), so this is where a job's episode becomes "running".
                 wildcards = getattr(record, "wildcards", None) or {}
                 rule, ep = record.rule_name, wildcards.get("ep")
-                self.jobs[record.jobid] = (rule, ep)
+                self.jobs[record.jobid] = (rule, ep, wildcards.get("chunk"))
                 if ep:
                     run_events.job_started(rule, ep)
             elif event == LogEvent.JOB_ERROR:
-                rule, ep = self.jobs.get(record.jobid, (getattr(record, "rule_name", None), None))
+                rule, ep, chunk = self.jobs.get(record.jobid, (getattr(record, "rule_name", None), None, None))
                 if ep and rule:
                     logs = getattr(record, "log", None) or []
-                    run_events.job_failed(rule, ep, ", ".join(map(str, logs)) or None)
+                    run_events.job_failed(rule, ep, ", ".join(map(str, logs)) or None, chunk)
         except Exception as exc:  # progress reporting must never break the workflow
             import sys
 

@@ -1,7 +1,10 @@
 # Shared definitions: episodes found in videos_dir, output paths under data_root.
 from pathlib import Path
 
+from functools import lru_cache
+
 from facepipe import layout
+from facepipe.chunks import chunk_count
 from facepipe.episodes import discover
 from facepipe.errors import FacepipeError
 
@@ -15,6 +18,7 @@ except FacepipeError as err:
 
 wildcard_constraints:
     ep="[A-Za-z0-9_-]+",
+    chunk="[0-9]+",
 
 
 def out(pattern):
@@ -26,10 +30,24 @@ def expand_episodes(*patterns):
     return [str(DATA_ROOT / p.format(ep=ep)) for ep in EPISODES for p in patterns]
 
 
-def episode_video(wildcards):
-    if wildcards.ep not in EPISODES:
+def episode_video_path(ep):
+    if ep not in EPISODES:
         raise WorkflowError(
-            f"no video for episode {wildcards.ep!r} in {config['videos_dir']}; "
+            f"no video for episode {ep!r} in {config['videos_dir']}; "
             "put the file there or fix the requested path"
         )
-    return str(EPISODES[wildcards.ep])
+    return str(EPISODES[ep])
+
+
+def episode_video(wildcards):
+    return episode_video_path(wildcards.ep)
+
+
+@lru_cache(maxsize=None)
+def episode_chunks(ep):
+    """How many detect chunks the episode is split into (probes the video once per run)."""
+    return chunk_count(episode_video_path(ep), config["detect"]["chunk_s"])
+
+
+def chunk_outputs(ep, pattern):
+    return [str(DATA_ROOT / pattern.format(ep=ep, chunk=k)) for k in range(episode_chunks(ep))]

@@ -1,11 +1,26 @@
-rule detect:
+# Detect runs in chunks of detect.chunk_s seconds (separate jobs, on a cluster separate nodes),
+# gathered into one detections.jsonl identical to a single pass.
+rule detect_chunk:
     input:
         video=episode_video,
     output:
-        detections=out(layout.DETECTIONS),
-        info=out(layout.VIDEO_INFO),
+        detections=out(layout.DETECT_CHUNK),
+        info=out(layout.DETECT_CHUNK_INFO),
     params:
         detect=config["detect"],
+        chunks=lambda wildcards: episode_chunks(wildcards.ep),
     threads: 2
+    script:
+        "../../scripts/detect_chunk.py"
+
+
+rule detect:
+    input:
+        chunks=lambda wildcards: chunk_outputs(wildcards.ep, layout.DETECT_CHUNK),
+        infos=lambda wildcards: chunk_outputs(wildcards.ep, layout.DETECT_CHUNK_INFO),
+    output:
+        detections=out(layout.DETECTIONS),
+        info=out(layout.VIDEO_INFO),
+    localrule: True
     script:
         "../../scripts/detect.py"

@@ -1,0 +1,163 @@
+"""The workflow on a live one-node SLURM controller (started by the test set-up on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import (REPO, SHARED_VIDEOS, facepipe, jobs, read_json, snakemake, start_snakemake, wait_for,
+                     write_config)
+
+pytestmark = pytest.mark.slurm
+SLURM_PROFILE = str(REPO / "workflow" / "profiles" / "slurm")
+FAST_POLL = ("--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2")
+
+
+def _slurm_up() -> bool:
+    try:
+        return subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=10).stdout.strip() == "idle"
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """A live controller: the one .ci/run started, or one this fixture starts (and stops) itself."""
+    started = False
+    if not _slurm_up():
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            pytest.skip("no SLURM controller, and starting one needs root on Debian")
+        subprocess.run(["bash", str(REPO / "tests" / "slurm" / "start-local-slurm.sh")], check=True, timeout=600)
+        started = True
+    yield
+    subprocess.run(["scancel", "--user", os.environ.get("USER", "root")], capture_output=True)
+    if started:
+        subprocess.run(["bash", str(REPO / "tests" / "slurm" / "stop-local-slurm.sh")], timeout=300)
+
+
+def sacct_states(job_ids) -> dict[str, str]:
+    out = subprocess.run(["sacct", "-X", "-n", "-P", "--format=JobID,State", "-j", ",".join(job_ids)],
+                         capture_output=True, text=True, check=True).stdout
+    return dict(line.split("|", 1) for line in out.split())
+
+
+def submitted(workdir: Path) -> dict[tuple[str, str], list[str]]:
+    """(rule, episode) -> SLURM job ids, from the executor's per-job log files."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for log in (workdir / ".snakemake" / "slurm_logs").glob("rule_*/*/*.log"):
+        rule, ep = log.parent.parent.name.removeprefix("rule_"), log.parent.name
+        found.setdefault((rule, ep), []).append(log.stem)
+    return found
+
+
+class RegistrySampler(threading.Thread):
+    def __init__(self, path: Path):
+        super().__init__(daemon=True)
+        self.path, self.slurm_ids, self._halt = path, set(), threading.Event()
+
+    def run(self):
+        while not self._halt.is_set():
+            reg = read_json(self.path) or {}
+            self.slurm_ids |= {e.get("slurm_job_id") for e in reg.get("jobs", {}).values() if e.get("slurm_job_id")}
+            time.sleep(0.2)
+
+    def stop(self):
+        self._halt.set()
+        self.join()
+        return self
+
+
+def test_every_rule_goes_through_sbatch_and_matches_a_local_run(slurm, built_run, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for v in SHARED_VIDEOS.iterdir():
+        (videos / v.name).symlink_to(v)
+    (videos / "broken_ep.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom cut off mid-download")
+    write_config(tmp_path, videos)
+    sampler = RegistrySampler(tmp_path / "data" / "episodes" / "hamilton_clip" / "runtime.json")
+    sampler.start()
+    proc = snakemake(tmp_path, "cluster_target", "--profile", SLURM_PROFILE, *FAST_POLL, check=False, timeout=1200)
+    sampler.stop()
+    assert proc.returncode != 0, "the broken episode must fail the run"
+
+    sent = submitted(tmp_path)
+    for ep in ("hamilton_clip", "walking_and_pause"):
+        for rule in ("detect_chunk", "track", "stills", "embed", "cluster"):
+            assert len(sent.get((rule, ep), [])) == 1, f"{rule} of {ep} was not submitted once: {sent}"
+        states = sacct_states([i for (r, e), ids in sent.items() if e == ep for i in ids])
+        assert set(states.values()) == {"COMPLETED"}, states
+        for name in ("detections.jsonl", "tracks.json", "clusters.json"):
+            assert (tmp_path / "data/harvest" / ep / name).read_text() == (built_run / "data/harvest" / ep / name).read_text()
+        state = json.loads((tmp_path / "data/harvest" / ep / "diagnostics/pipeline_state.json").read_text())
+        assert state["status"] == "done"
+        reg = json.loads((tmp_path / "data/episodes" / ep / "runtime.json").read_text())
+        assert not reg["jobs"] and not reg["runs"] and not reg["active_jobs"]
+    hamilton_ids = {i for (r, e), ids in sent.items() if e == "hamilton_clip" for i in ids}
+    assert sampler.slurm_ids and sampler.slurm_ids <= hamilton_ids, (sampler.slurm_ids, hamilton_ids)
+    progress = [json.loads(line) for line in
+                (tmp_path / "data/harvest/hamilton_clip/diagnostics/progress.jsonl").read_text().splitlines()]
+    assert {s.get("slurm_job_id") for s in progress if s.get("slurm_job_id")} <= hamilton_ids
+
+    broken = json.loads((tmp_path / "data/harvest/broken_ep/diagnostics/pipeline_state.json").read_text())
+    assert broken["status"] == "error" and "broken_ep.mp4" in broken["message"]
+    assert broken["message"].startswith("Auto-run failed: ")
+    reg = json.loads((tmp_path / "data/episodes/broken_ep/runtime.json").read_text())
+    assert not reg["jobs"] and not reg["runs"]
+
+
+def test_cancel_of_a_running_slurm_job(slurm, lfw_slideshow, tmp_path):
+    videos, _ = lfw_slideshow
+    write_config(tmp_path, videos)
+    run = start_snakemake(tmp_path, "cluster_target", "--profile", SLURM_PROFILE, *FAST_POLL)
+    try:
+        entry = wait_for(lambda: (read_json(tmp_path / "data/episodes/lfw10/runtime.json") or {}).get("jobs", {}).get("detect_chunk0"),
+                         timeout=300, what="the detect chunk to start on the cluster")
+        job = entry["slurm_job_id"]
+        assert job
+        out = facepipe("cancel", "lfw10", "--data-root", str(tmp_path / "data"))
+        assert f"scancel {job}" in out.stdout
+        wait_for(lambda: job not in subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split(),
+                 timeout=60, what="the job to leave squeue")
+    finally:
+        run.wait(timeout=300)
+    state = json.loads((tmp_path / "data/harvest/lfw10/diagnostics/pipeline_state.json").read_text())
+    assert state["status"] == "cancelled"
+    reg = json.loads((tmp_path / "data/episodes/lfw10/runtime.json").read_text())
+    assert not reg["jobs"] and not reg["runs"]
+
+
+def test_killed_head_reruns_only_unfinished_chunks(slurm, lfw_slideshow, tmp_path):
+    videos, _ = lfw_slideshow
+    write_config(tmp_path, videos, detect={"chunk_s": 20})  # 100 s of video: 5 chunks
+    run = start_snakemake(tmp_path, "detect_target", "--profile", SLURM_PROFILE, *FAST_POLL)
+    log = tmp_path / "background-run.log"
+
+    def finished_chunks() -> set[str]:
+        text = log.read_text()
+        chunk_of = dict(re.findall(r"jobid: (\d+)\n(?:[^\n]+\n)*?\s+wildcards: ep=lfw10, chunk=(\d+)", text))
+        return {chunk_of[j] for j in re.findall(r"Finished jobid: (\d+) \(Rule: detect_chunk\)", text) if j in chunk_of}
+
+    done = wait_for(lambda: finished_chunks() if len(finished_chunks()) >= 2 else None, timeout=600,
+                    interval=0.5, what="two chunks to finish")
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    done = finished_chunks()
+    subprocess.run(["scancel", "--user", os.environ.get("USER", "root")], capture_output=True)
+    wait_for(lambda: not subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip(),
+             timeout=60, what="the queue to empty")
+    assert len(done) < 5, "all chunks finished before the kill: the test proves nothing"
+    rerun = snakemake(tmp_path, "detect_target", "--profile", SLURM_PROFILE, *FAST_POLL, timeout=1200)
+    chunks_rerun = {re.search(r"chunk(\d+)\.jsonl", line).group(1)
+                    for line in rerun.stdout.splitlines() + rerun.stderr.splitlines()
+                    if "output:" in line and "detect_chunks" in line}
+    assert chunks_rerun == {str(k) for k in range(5)} - done
+    assert len((tmp_path / "data/harvest/lfw10/detections.jsonl").read_text().splitlines()) == 400
