@@ -50,12 +50,12 @@ def sacct_states(job_ids) -> dict[str, str]:
     return dict(line.split("|", 1) for line in out.split())
 
 
-def submitted(workdir: Path) -> dict[tuple[str, str], list[str]]:
-    """(rule, episode) -> SLURM job ids, from the executor's per-job log files."""
+def submitted(snakemake_output: str) -> dict[tuple[str, str], list[str]]:
+    """(rule, episode) -> SLURM job ids, from the executor's submission lines."""
     found: dict[tuple[str, str], list[str]] = {}
-    for log in (workdir / ".snakemake" / "slurm_logs").glob("rule_*/*/*.log"):
-        rule, ep = log.parent.parent.name.removeprefix("rule_"), log.parent.name
-        found.setdefault((rule, ep), []).append(log.stem)
+    for job, rule, wildcards in re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/([\w-]+)/", snakemake_output):
+        ep = wildcards.rsplit("_", 1)[0] if rule == "detect_chunk" else wildcards
+        found.setdefault((rule, ep), []).append(job)
     return found
 
 
@@ -89,7 +89,7 @@ def test_every_rule_goes_through_sbatch_and_matches_a_local_run(slurm, built_run
     sampler.stop()
     assert proc.returncode != 0, "the broken episode must fail the run"
 
-    sent = submitted(tmp_path)
+    sent = submitted(proc.stdout + proc.stderr)
     for ep in ("hamilton_clip", "walking_and_pause"):
         for rule in ("detect_chunk", "track", "stills", "embed", "cluster"):
             assert len(sent.get((rule, ep), [])) == 1, f"{rule} of {ep} was not submitted once: {sent}"

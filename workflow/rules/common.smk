@@ -1,14 +1,21 @@
 # Shared definitions: episodes found in videos_dir, output paths under data_root.
-from pathlib import Path
-
+import sys
 from functools import lru_cache
+from pathlib import Path
 
 from facepipe import layout
 from facepipe.chunks import chunk_count
 from facepipe.episodes import discover
 from facepipe.errors import FacepipeError
+from facepipe.stale_lock import release_if_stale
 
 DATA_ROOT = Path(config["data_root"])
+
+# A run killed with SIGKILL leaves Snakemake's lock behind; release it if facepipe's registry
+# shows that run is dead and no other run from this folder is alive.
+_released = release_if_stale(Path.cwd(), DATA_ROOT, config["progress"]["heartbeat_s"])
+if _released:
+    print(_released, file=sys.stderr)
 
 try:
     EPISODES = discover(config["videos_dir"])
