@@ -17,11 +17,36 @@ def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     return Path(name)
 
 
-def _match_umask(path: Path) -> None:
-    # mkstemp creates 0600 files; published files follow the user's umask like any other file.
+def current_umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    return umask
+
+
+def _match_umask(path: Path) -> None:
+    # mkstemp creates 0600 files; published files follow the user's umask like any other file.
+    os.chmod(path, 0o666 & ~current_umask())
+
+
+def lock_for(path: str | os.PathLike, timeout: float = 30.0):
+    """The lock file guarding `path` (`<path>.lock`), created with the user's umask."""
+    from filelock import FileLock
+
+    return FileLock(str(path) + ".lock", timeout=timeout, mode=0o666 & ~current_umask())
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete temporary siblings a killed writer of `path` left behind (`.name.XXXX.tmp*`)."""
+    path = Path(path)
+    removed = []
+    if path.parent.is_dir():
+        for tmp in path.parent.glob(f".{path.name}.*.tmp*"):
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 @contextmanager
@@ -62,9 +87,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
+        os.chmod(tmp, 0o777 & ~current_umask())
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)

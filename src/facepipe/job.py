@@ -18,6 +18,7 @@ import uuid
 from contextlib import contextmanager
 from typing import Iterator
 
+from . import atomic, procinfo
 from .errors import FacepipeError
 from .progress import ACTIVE, Heartbeat, PipelineState
 from .registry import Registry, job_key
@@ -28,6 +29,18 @@ WRITE_EVERY_S = 1.0
 
 class Cancelled(BaseException):
     """The job was asked to stop (SIGTERM)."""
+
+
+def _snakemake_ancestor() -> tuple[int, int | None] | None:
+    """(pid, start time) of the snakemake process this job runs under, if any."""
+    pid = os.getppid()
+    for _ in range(5):
+        if pid <= 1:
+            return None
+        if "snakemake" in procinfo.cmdline(pid):
+            return pid, procinfo.start_time(pid)
+        pid = procinfo.parent(pid)
+    return None
 
 
 def _raise_cancelled(signum, frame):
@@ -57,9 +70,14 @@ class StageJob:
             self.target, self.plan, self.run_id = current["target"], current["plan"], current.get("run_id")
         else:  # started without a workflow-level plan (e.g. hooks switched off)
             self.target, self.plan, self.run_id = self.step.name, [self.step.name], uuid.uuid4().hex
+        self.outputs = [str(p) for p in snakemake.output]
         self._started = time.monotonic()
         self._last_write = 0.0
         self._heartbeat: Heartbeat | None = None
+        # On this machine the job is a child of the snakemake run; if that run is killed, the job
+        # must not go on alone. (On SLURM the job outlives its submitter by design.)
+        self._head = None if self.slurm_job_id else _snakemake_ancestor()
+        self.head_gone = False
 
     def _base(self) -> dict:
         base = {"target": self.target, "plan": self.plan, "run_id": self.run_id, "job_id": self.job_id,
@@ -71,6 +89,8 @@ class StageJob:
     def start(self) -> None:
         if self.cancelled_before_start:
             raise FacepipeError(f"episode {self.episode} was cancelled; {self.rule} not started")
+        for output in self.outputs:  # what a killed earlier attempt may have left
+            atomic.remove_stale_temps(output)
         self.registry.register_job(self.key, self.job_id, self.slurm_job_id)
         fields = {**self._base(), "status": "running", "pct": rule_pct(self.rule, 0.0), "stage_pct": 0.0,
                   "done": 0, "total": None, "eta_s": None}
@@ -85,6 +105,10 @@ class StageJob:
         self._heartbeat = Heartbeat(self.heartbeat_s / 2, self._beat).start()
 
     def _beat(self) -> None:
+        if self._head and not procinfo.is_alive(*self._head):
+            self.head_gone = True
+            os.kill(os.getpid(), signal.SIGTERM)  # stop the main thread: Cancelled, then clean-up
+            return
         if time.monotonic() - self._last_write >= self.heartbeat_s * 0.5:
             self.state.touch()
             self._last_write = time.monotonic()
@@ -189,16 +213,22 @@ def stage_job(snakemake, rule: str, uses_torch: bool = False) -> Iterator[StageJ
         print(f"facepipe {rule} failed for {job.episode}: {err}", file=sys.stderr)
         sys.exit(1)
     except Cancelled:
-        job.cancelled("stopped by request")
-        print(f"facepipe {rule} cancelled for {job.episode}", file=sys.stderr)
+        how = "the snakemake run that started it has ended" if job.head_gone else "stopped by request"
+        job.cancelled(how)
+        print(f"facepipe {rule} cancelled for {job.episode}: {how}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         job.cancelled("interrupted")
         sys.exit(1)
     except OSError as err:
         where = f"{err.filename}: " if err.filename else ""
-        job.fail(f"{where}{err.strerror or err} (is the disk full or read-only?)")
-        raise
+        reason = f"{where}{err.strerror or err}; free space or fix permissions on the data root, then run again"
+        try:
+            job.fail(reason)
+        except OSError:  # the disk may be too full even for the state file
+            print(f"facepipe: could not record the error in {job.state.path}", file=sys.stderr)
+        print(f"facepipe {rule} failed for {job.episode}: {reason}", file=sys.stderr)
+        sys.exit(1)
     except Exception as err:
         job.fail(f"{type(err).__name__}: {err}")
         raise

@@ -24,6 +24,15 @@ def start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+def parent(pid: int) -> int:
+    """The parent pid of `pid` (0 if it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
@@ -43,9 +52,8 @@ def children(pid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                stat = (entry / "stat").read_text()
-                parent_of[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-            except (OSError, ValueError, IndexError):
+                parent_of[int(entry.name)] = parent(int(entry.name))
+            except ValueError:
                 continue
     out, todo = [], [pid]
     while todo:

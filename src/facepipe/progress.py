@@ -19,8 +19,6 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from filelock import FileLock
-
 from . import atomic
 from .layout import EpisodePaths
 from .steps import TOTAL_STEPS
@@ -38,7 +36,7 @@ class PipelineState:
         self.episode = episode
         self.path = paths.pipeline_state
         self.log_path = paths.progress_log
-        self._lock = FileLock(str(self.path) + ".lock", timeout=30)
+        self._lock = atomic.lock_for(self.path)
 
     def read(self) -> tuple[dict | None, str | None]:
         return atomic.read_json(self.path)

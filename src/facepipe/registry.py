@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from filelock import FileLock, Timeout
+from filelock import Timeout
 
 from . import atomic, procinfo
 from .errors import FacepipeError
@@ -59,7 +59,7 @@ class Registry:
         self.episode = episode
         self.path = EpisodePaths(Path(data_root), episode).runtime
         self.heartbeat_s = heartbeat_s
-        self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout)
+        self._lock = atomic.lock_for(self.path, timeout=lock_timeout)
 
     # --- reading -------------------------------------------------------------------------------
     def read(self) -> tuple[dict, str | None]:

@@ -9,11 +9,15 @@ failed on a cluster node).
 
 from __future__ import annotations
 
+import atexit
+import os
+import signal
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import atomic
+from . import atomic, procinfo
 from .progress import ACTIVE, Heartbeat, PipelineState
 from .registry import Registry, RegistryBusy, job_key
 from .steps import BY_NAME, RULES, ordered
@@ -28,6 +32,7 @@ class Run:
     rules: dict[str, set[str]]  # episode -> rules this run runs
     heartbeat: Heartbeat | None = None
     failed: dict[str, str] = field(default_factory=dict)  # episode -> rule that failed
+    interrupted: bool = False  # Ctrl-C or SIGTERM
 
     def target(self, episode: str) -> str:
         return self.plans[episode][-1]
@@ -94,6 +99,37 @@ def on_start(workflow, config) -> None:
         run.state(ep).update(**initial_fields(plan), run_id=run.run_id, job_id=f"{run.target(ep)}_{ep}")
     run.heartbeat = Heartbeat(run.heartbeat_s / 2, lambda: _beat(run)).start()
     _current = run
+    # Ctrl-C or SIGTERM: Snakemake stops its jobs; the episodes then read "cancelled", not
+    # "error", whether Snakemake ends through onerror or not at all (atexit).
+    atexit.register(_at_exit)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
+
+
+def _interrupt(signum, frame):
+    run = _current
+    if run is not None and not run.interrupted:
+        run.interrupted = True
+        _stop_local_jobs(run)
+    raise KeyboardInterrupt  # Snakemake stops its jobs as for Ctrl-C
+
+
+def _stop_local_jobs(run: Run) -> None:
+    """Ask this run's jobs on this machine to stop (they clean up and report "cancelled")."""
+    mine = set(procinfo.children(os.getpid()))
+    for ep in run.plans:
+        for entry in run.registry(ep).read()[0]["jobs"].values():
+            if entry.get("pid") in mine:
+                try:
+                    os.kill(entry["pid"], signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
+
+def _at_exit() -> None:
+    if _current is not None:
+        on_end(False)
 
 
 def _beat(run: Run) -> None:
@@ -145,7 +181,11 @@ def on_end(success: bool, log: str | None = None) -> None:
         run.heartbeat.stop()
     for ep in run.plans:
         state = run.state(ep)
-        if not success:
+        if run.interrupted:
+            state.update(status="cancelled", eta_s=None,
+                         message="Interrupted: the run was stopped before finishing (Ctrl-C or SIGTERM)",
+                         only_if=lambda cur: cur.get("status") in ACTIVE and cur.get("run_id") == run.run_id)
+        elif not success:
             hint = f"; see {log}" if log else ""
             state.update(status="error", eta_s=None,
                          message=f"Auto-run failed: a job ended without reporting (killed or crashed){hint}",
