@@ -96,6 +96,18 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def write_jpeg(path: str | os.PathLike, image, quality: int = 90) -> None:
+    """Encode with OpenCV, write with Python: a full disk raises OSError(ENOSPC) naming the file
+    (cv2.imwrite would only return False)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"{path}: image could not be encoded as JPEG")
+    with open(path, "wb") as fh:
+        fh.write(buf.tobytes())
+
+
 def read_json(path: str | os.PathLike) -> tuple[dict | None, str | None]:
     """Read a JSON state file: (data, None), or (None, what is wrong with it) without raising.
 

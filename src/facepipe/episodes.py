@@ -39,6 +39,10 @@ def discover(videos_dir: str | Path) -> dict[str, Path]:
             continue
         episode = path.stem
         check_episode_id(episode, path)
+        if not path.exists():
+            raise FacepipeError(
+                f"{path}: video file not found (a broken link?); restore it or remove it from videos_dir"
+            )
         if episode in found:
             raise FacepipeError(
                 f"{path}: episode id {episode!r} is also used by {found[episode].name}; "

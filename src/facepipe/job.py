@@ -185,6 +185,12 @@ class StageJob:
                           only_if=lambda cur: cur.get("status") != "cancelled")
 
 
+def _hold_signals() -> None:
+    """While a job records how it ended, a second Ctrl-C or SIGTERM must not cut that short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _limit_threads(threads: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
@@ -209,15 +215,18 @@ def stage_job(snakemake, rule: str, uses_torch: bool = False) -> Iterator[StageJ
             _limit_threads(snakemake.threads)
         yield job
     except FacepipeError as err:
+        _hold_signals()
         job.fail(str(err))
         print(f"facepipe {rule} failed for {job.episode}: {err}", file=sys.stderr)
         sys.exit(1)
     except Cancelled:
+        _hold_signals()
         how = "the snakemake run that started it has ended" if job.head_gone else "stopped by request"
         job.cancelled(how)
         print(f"facepipe {rule} cancelled for {job.episode}: {how}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
+        _hold_signals()
         job.cancelled("interrupted")
         sys.exit(1)
     except OSError as err:

@@ -159,6 +159,12 @@ def job_failed(rule: str, episode: str, log_hint: str | None = None, chunk: str 
         return
     run.failed[episode] = rule
     step = BY_NAME[RULES[rule][0]]
+    if run.interrupted:  # jobs stopped because the user interrupted the run did not fail
+        run.state(episode).update(status="cancelled", eta_s=None, run_id=run.run_id,
+                                  message="Interrupted: the run was stopped before finishing (Ctrl-C or SIGTERM)",
+                                  only_if=lambda cur: cur.get("status") in ACTIVE)
+        run.registry(episode).clear_job(job_key(rule, chunk), only_mine=False)
+        return
     reason = f"the {rule} job ended without reporting (killed, out of memory or failed on its node)"
     if log_hint:
         reason += f"; see {log_hint}"

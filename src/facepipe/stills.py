@@ -63,7 +63,7 @@ def crop_with_margin(frame_bgr: np.ndarray, det: dict, margin: float):
     return frame_bgr[cy1:cy2, cx1:cx2].copy(), (cx1, cy1)
 
 
-def _shift(points, origin) -> list:
+def shift_points(points, origin) -> list:
     ox, oy = origin
     return [[round(x - ox, 1), round(y - oy, 1)] for x, y in points]
 
@@ -96,8 +96,8 @@ def select_stills(
                     "quality": q,
                     "score": det["score"],
                     "box": det["box"],
-                    "box_in_crop": sum(_shift([det["box"][:2], det["box"][2:]], origin), []),
-                    "landmarks_in_crop": _shift(det["landmarks"], origin) if det.get("landmarks") else None,
+                    "box_in_crop": sum(shift_points([det["box"][:2], det["box"][2:]], origin), []),
+                    "landmarks_in_crop": shift_points(det["landmarks"], origin) if det.get("landmarks") else None,
                 }
                 item = (q, index, crop, entry)
                 if len(heap) < cfg["per_track"]:
@@ -112,8 +112,7 @@ def select_stills(
         for track_id in sorted(best):
             for rank, (q, index, crop, entry) in enumerate(sorted(best[track_id], key=lambda it: (-it[0], it[1]))):
                 name = f"track{track_id:05d}_{rank}_f{index:06d}.jpg"
-                if not cv2.imwrite(str(tmp / name), crop, [cv2.IMWRITE_JPEG_QUALITY, 95]):
-                    raise OSError(f"{Path(out_dir) / name}: could not write the still (disk full?)")
+                atomic.write_jpeg(tmp / name, crop, quality=95)
                 stills.append({"file": name, "rank": rank, **entry})
         manifest = {"episode": tracks["episode"], "stills": stills}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
