@@ -1,10 +1,17 @@
 """Cluster: group face tracks into identities, the number of people unknown.
 
-Each track is one point: the mean of its stills' unit-length embeddings. Tracks are merged by
-average-linkage agglomeration while the closest pair of clusters is nearer than a cosine-distance
-threshold. Two tracks that share a frame are different people: their distance is infinite, and
-average linkage carries that to every cluster holding either, so they are never merged.
-Tracks too short or too poor to trust are left out, in `unassigned_track_ids`.
+Each track is one point: the mean of its stills' unit-length embeddings. Two methods
+(`cluster.method`), both on cosine distance and both bounded by one threshold:
+
+- `agglomerative`: average-linkage agglomeration while the closest pair of clusters is nearer
+  than the threshold. Two tracks that share a frame are different people: their distance is
+  infinite, and average linkage carries that to every cluster holding either.
+- `dbscan`: scikit-learn DBSCAN (min_samples=1, eps = the threshold), i.e. the groups of tracks
+  linked by chains of neighbours. A group holding two tracks that share a frame is split again by
+  linking its closest pairs first and never joining two parts across such a pair.
+
+Either way two tracks that share a frame are never in one cluster. Tracks too short or too poor
+to trust are left out of both, in `unassigned_track_ids`.
 """
 
 from __future__ import annotations
@@ -14,9 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from . import atomic
+from .errors import FacepipeError
 
-# Cosine-distance thresholds per embedder (see README "Quality" for how they were chosen).
-DEFAULT_THRESHOLDS = {"dlib": 0.10, "facenet": 0.5}
+METHODS = ("agglomerative", "dbscan")
+# Cosine-distance thresholds per method and embedder. dlib's: measured by bench/quality_ablation.py
+# (README "Quality"); facenet's are placeholders until its weights can be had to measure them.
+DEFAULT_THRESHOLDS = {
+    "agglomerative": {"dlib": 0.08, "facenet": 0.5},
+    "dbscan": {"dlib": 0.06, "facenet": 0.4},
+}
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -41,12 +54,16 @@ def cannot_link(tracks: list[dict]) -> np.ndarray:
     return out
 
 
+def _cosine_distances(points: np.ndarray) -> np.ndarray:
+    return np.clip(1.0 - points @ points.T, 0.0, 2.0)
+
+
 def agglomerate(points: np.ndarray, forbidden: np.ndarray, threshold: float) -> list[list[int]]:
     """Average-linkage clustering on cosine distance with cannot-link pairs; returns index groups."""
     n = len(points)
     if n == 0:
         return []
-    dist = 1.0 - points @ points.T
+    dist = _cosine_distances(points)
     dist[forbidden] = np.inf
     np.fill_diagonal(dist, np.inf)
     sizes = np.ones(n)
@@ -70,6 +87,42 @@ def agglomerate(points: np.ndarray, forbidden: np.ndarray, threshold: float) -> 
     return [sorted(m) for m in members.values()]
 
 
+def split_cannot_links(members: list[int], dist: np.ndarray, forbidden: np.ndarray, eps: float) -> list[list[int]]:
+    """Split one group so that no part holds a cannot-link pair: join the closest pairs (within
+    eps) first, skipping any join that would put two forbidden tracks together."""
+    if not forbidden[np.ix_(members, members)].any():
+        return [sorted(members)]
+    part = {i: {i} for i in members}  # track index -> the set it belongs to (shared objects)
+    pairs = sorted((dist[i, j], i, j) for a, i in enumerate(members) for j in members[a + 1 :] if dist[i, j] <= eps)
+    for _d, i, j in pairs:
+        a, b = part[i], part[j]
+        if a is b or forbidden[np.ix_(sorted(a), sorted(b))].any():
+            continue
+        a |= b
+        for k in b:
+            part[k] = a
+    unique = {id(p): p for p in part.values()}
+    return [sorted(p) for p in unique.values()]
+
+
+def dbscan(points: np.ndarray, forbidden: np.ndarray, eps: float) -> list[list[int]]:
+    """DBSCAN (min_samples=1) on cosine distance, then cannot-link splits; returns index groups."""
+    from sklearn.cluster import DBSCAN
+
+    if len(points) == 0:
+        return []
+    dist = _cosine_distances(points)
+    labels = DBSCAN(eps=eps, min_samples=1, metric="precomputed").fit(dist).labels_
+    groups = []
+    for label in sorted(set(labels.tolist())):
+        groups.extend(split_cannot_links(np.flatnonzero(labels == label).tolist(), dist, forbidden, eps))
+    return sorted(groups)
+
+
+def group_tracks(points: np.ndarray, forbidden: np.ndarray, threshold: float, method: str) -> list[list[int]]:
+    return {"agglomerative": agglomerate, "dbscan": dbscan}[method](points, forbidden, threshold)
+
+
 def track_screen_time(track: dict, sample_fps: float | None) -> float:
     dets = track["detections"]
     step = 1.0 / sample_fps if sample_fps else 0.0
@@ -78,7 +131,10 @@ def track_screen_time(track: dict, sample_fps: float | None) -> float:
 
 def cluster_tracks(tracks: dict, embeddings: dict, cfg: dict) -> dict:
     embedder = str(embeddings["embedder"])
-    threshold = cfg.get("threshold") or DEFAULT_THRESHOLDS[embedder]
+    method = cfg.get("method") or "agglomerative"
+    if method not in METHODS:
+        raise FacepipeError(f"cluster.method {method!r} is unknown; use one of {', '.join(METHODS)}")
+    threshold = cfg.get("threshold") or DEFAULT_THRESHOLDS[method][embedder]
     still_tids = np.asarray(embeddings["track_ids"])
     quality = np.asarray(embeddings["quality"])
     all_tracks = tracks["tracks"]
@@ -89,7 +145,7 @@ def cluster_tracks(tracks: dict, embeddings: dict, cfg: dict) -> dict:
         (trusted if ok else unassigned).append(tr)
     ids = [tr["track_id"] for tr in trusted]
     points = track_vectors(np.asarray(embeddings["vectors"]), still_tids, ids) if ids else np.zeros((0, 1))
-    groups = agglomerate(points, cannot_link(trusted), threshold)
+    groups = group_tracks(points, cannot_link(trusted), threshold, method)
     sample_fps = tracks.get("sample_fps")
     clusters = []
     for group in groups:
@@ -106,7 +162,7 @@ def cluster_tracks(tracks: dict, embeddings: dict, cfg: dict) -> dict:
     return {
         "episode": tracks["episode"],
         "embedder": embedder,
-        "method": "agglomerative-average",
+        "method": method,
         "threshold": threshold,
         "clusters": clusters,
         "unassigned_track_ids": sorted(tr["track_id"] for tr in unassigned),
