@@ -1,9 +1,13 @@
 """Scoring clusters against labels: BCubed, Weighted Clustering Purity, NMI.
 
-Labels come as a JSON file: {"shots": [{"t0", "t1", "name"}]} (each shot's labelled face is its
-largest, as in a slideshow) and/or {"tracks": {"<track_id>": "<name>"}}. Each labelled item is a
-track; a track the pipeline left unassigned, or a labelled shot with no face found, counts as a
-cluster of its own, so misses cost recall.
+Labels come as a JSON file with any of:
+- "shots": [{"t0", "t1", "name"}]: each shot's labelled face is its largest, as in a slideshow;
+- "regions": [{"t0", "t1", "box": [x1, y1, x2, y2], "name"}]: who is where when several faces
+  share the screen; a track belongs to the first region that holds its first detection (time
+  within t0..t1 and box centre inside the region's box); tracks in no region are not scored;
+- "tracks": {"<track_id>": "<name>"}: for one particular run.
+Each labelled item is a track; a track the pipeline left unassigned, or a labelled shot with no
+face found, counts as a cluster of its own, so misses cost recall.
 """
 
 from __future__ import annotations
@@ -33,7 +37,21 @@ def labelled_items(labels: dict, tracks: dict) -> list[tuple[str, int | None]]:
                 if area > best_area:
                     best, best_area = tr["track_id"], area
         items.append((shot["name"], best))
+    for tr in tracks["tracks"]:
+        region = _region_of(tr["detections"][0], labels.get("regions", []))
+        if region:
+            items.append((region["name"], tr["track_id"]))
     return items
+
+
+def _region_of(det: dict, regions: list[dict]) -> dict | None:
+    x1, y1, x2, y2 = det["box"]
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    for r in regions:
+        rx1, ry1, rx2, ry2 = r["box"]
+        if r["t0"] <= det["t"] <= r["t1"] and rx1 <= cx <= rx2 and ry1 <= cy <= ry2:
+            return r
+    return None
 
 
 def bcubed(truth: list, pred: list) -> tuple[float, float, float]:
