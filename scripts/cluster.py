@@ -1,16 +1,22 @@
 # Snakemake entry point of rule `cluster` (second half of the user-facing Cluster step).
 import json
 
-from facepipe import contact_sheet
+from facepipe import contact_sheet, naming
 from facepipe.cluster import cluster_tracks, load_embeddings, write_clusters
 from facepipe.job import stage_job
 from facepipe.stills import read_manifest
 
-with stage_job(snakemake, "cluster") as job:
+cfg = snakemake.params.cluster
+with stage_job(snakemake, "cluster", uses_torch=bool(cfg.get("references"))) as job:
     with open(snakemake.input.tracks, encoding="utf-8") as fh:
         tracks = json.load(fh)
     job.progress(0, 1, "Clustering tracks")
-    result = cluster_tracks(tracks, load_embeddings(snakemake.input.embeddings), snakemake.params.cluster)
+    embeddings = load_embeddings(snakemake.input.embeddings)
+    result = cluster_tracks(tracks, embeddings, cfg)
+    if cfg.get("references"):
+        job.progress(0, 1, "Naming clusters from reference photos")
+        refs = naming.load_references(cfg["references"], {**snakemake.params.embed, "embedder": result["embedder"]})
+        naming.name_clusters(result, embeddings, refs, cfg.get("name_threshold"))
     write_clusters(snakemake.output.clusters, result)
     contact_sheet.render(result, read_manifest(snakemake.input.stills), snakemake.input.stills,
                          snakemake.output.sheet)

@@ -42,9 +42,11 @@ def render(clusters: dict, manifest: dict, stills_dir: str | Path, out_path: str
         picks = [max(by_track[t], key=lambda s: s["quality"]) for t in c["track_ids"] if t in by_track]
         picks.sort(key=lambda s: -s["quality"])
         row = np.full((THUMB + 2 * PAD, LABEL_W + MAX_PER_ROW * (THUMB + PAD) + PAD, 3), 24, np.uint8)
-        name = c.get("name")
-        _text(row, f"#{c['cluster_id']}" + (f" {name}" if name else ""), (PAD, 28), 0.7)
-        _text(row, f"{len(c['track_ids'])} tracks, {c['screen_time_s']:.1f} s", (PAD, 56))
+        _text(row, f"#{c['cluster_id']}", (PAD, 28), 0.7)
+        if c.get("name"):  # from reference photos (facepipe.naming), shrunk to fit the label column
+            scale = min(0.6, 0.6 * (LABEL_W - 2 * PAD) / cv2.getTextSize(c["name"], cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1)[0][0])
+            _text(row, c["name"], (PAD, 54), scale, (120, 230, 120))
+        _text(row, f"{len(c['track_ids'])} tracks, {c['screen_time_s']:.1f} s", (PAD, 80))
         for k, s in enumerate(picks[:MAX_PER_ROW]):
             x = LABEL_W + k * (THUMB + PAD)
             row[PAD : PAD + THUMB, x : x + THUMB] = _thumb(stills_dir / s["file"])

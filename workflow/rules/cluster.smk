@@ -11,15 +11,32 @@ rule embed:
         "../../scripts/embed.py"
 
 
+def reference_photo_files(wildcards):
+    """The photos of cluster.references (none when null): adding, removing or changing one reruns
+    cluster only."""
+    folder = config["cluster"].get("references")
+    if not folder:
+        return []
+    from facepipe.naming import reference_photos
+
+    try:
+        return [str(photo) for _name, photo in reference_photos(folder)]
+    except FacepipeError as err:
+        raise WorkflowError(str(err))
+
+
 rule cluster:
     input:
         tracks=out(layout.TRACKS),
         embeddings=out(layout.EMBEDDINGS),
         stills=out(layout.STILLS_DIR),
+        references=reference_photo_files,
     output:
         clusters=out(layout.CLUSTERS),
         sheet=out(layout.CONTACT_SHEET),
     params:
         cluster=config["cluster"],
+        # the embedder settings, for embedding the reference photos
+        embed=config["embed"],
     script:
         "../../scripts/cluster.py"
