@@ -1,0 +1,222 @@
+"""Identity quality ablation: clustering method x embedder x threshold on labelled episodes.
+
+Builds the lfw10 and johns slideshows (facepipe.slideshow) in a work folder beside a link to
+hamilton_clip.mp4 (labelled by region in tests/labels/hamilton_clip.labels.json), runs the real
+pipeline once per embedder (the snakemake CLI of this venv), then re-clusters the saved tracks and
+embeddings in-process for each method and threshold and scores them (facepipe.evaluate). It also
+measures the naming threshold: on a slideshow each person's first photo is their reference and
+every cluster, less the track of that photo, is compared with the references; on hamilton_clip
+the references are the shared reference photos.
+
+    python bench/quality_ablation.py [--workdir DIR] [--embedders dlib facenet]
+
+Prints markdown tables; README "Quality" holds the figures and the defaults chosen from them.
+A work folder that already holds a finished run is reused (Snakemake has nothing to redo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from facepipe.cluster import DEFAULT_THRESHOLDS, METHODS, cluster_tracks, load_embeddings, track_vectors, unit
+from facepipe.embedders import facenet_weight_candidates, find_facenet_weights
+from facepipe.errors import FacepipeError
+from facepipe.evaluate import labelled_items, score
+from facepipe.naming import DEFAULT_NAME_THRESHOLDS, load_references
+from facepipe.slideshow import make_slideshow
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACEPIPE_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+SLIDESHOWS = {"lfw10": SHARED / "faces" / "lfw10", "johns": SHARED / "faces" / "johns"}
+SETS = [*SLIDESHOWS, "hamilton_clip"]
+HAMILTON_LABELS = REPO / "tests" / "labels" / "hamilton_clip.labels.json"
+HAMILTON_REFERENCES = SHARED / "faces" / "reference"
+SWEEP = {
+    "dlib": [round(0.04 + 0.01 * k, 2) for k in range(11)],
+    "facenet": [round(0.30 + 0.05 * k, 2) for k in range(11)],
+}
+NAME_SWEEP = {
+    "dlib": [round(0.06 + 0.01 * k, 2) for k in range(9)],
+    "facenet": [round(0.30 + 0.05 * k, 2) for k in range(9)],
+}
+CLUSTER_CFG = {"min_track_detections": 2, "min_quality": 0.2}
+
+
+def build_slideshows(work: Path) -> Path:
+    videos = work / "videos"
+    videos.mkdir(parents=True, exist_ok=True)
+    for name, folder in SLIDESHOWS.items():
+        labels = work / f"{name}.labels.json"
+        if not labels.exists():
+            made = make_slideshow(folder, videos / f"{name}.mp4")
+            shutil.move(made, labels)
+    if not (videos / "hamilton_clip.mp4").exists():
+        (videos / "hamilton_clip.mp4").symlink_to(SHARED / "videos" / "hamilton_clip.mp4")
+    return videos
+
+
+def run_pipeline(work: Path, videos: Path, embedder: str) -> Path:
+    run = work / embedder
+    run.mkdir(exist_ok=True)
+    cfg = run / "ablation-config.yaml"
+    cfg.write_text(yaml.safe_dump({"videos_dir": str(videos), "data_root": "data", "embed": {"embedder": embedder}}))
+    cmd = [str(Path(sys.executable).parent / "snakemake"), "cluster_target", "-s", str(REPO / "workflow" / "Snakefile"),
+           "-d", str(run), "--cores", "2", "--configfile", str(cfg)]
+    print(f"running the pipeline with {embedder} in {run} ...", file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"snakemake failed for {embedder}:\n{proc.stderr[-4000:]}")
+    return run / "data" / "harvest"
+
+
+def load_set(harvest: Path, work: Path, name: str) -> tuple[dict, dict, dict]:
+    tracks = json.loads((harvest / name / "tracks.json").read_text())
+    labels = json.loads((work / f"{name}.labels.json" if name in SLIDESHOWS else HAMILTON_LABELS).read_text())
+    return tracks, load_embeddings(harvest / name / "embeddings.npz"), labels
+
+
+def sweep_clustering(data: dict, embedder: str) -> dict:
+    """(method, threshold, set) -> scores."""
+    out = {}
+    for method in METHODS:
+        for threshold in SWEEP[embedder]:
+            for name, (tracks, emb, labels) in data.items():
+                result = cluster_tracks(tracks, emb, {**CLUSTER_CFG, "method": method, "threshold": threshold})
+                out[method, threshold, name] = score(result, tracks, labels)
+    return out
+
+
+def best_threshold(scores: dict, method: str, embedder: str) -> float:
+    """The threshold with the best worst-set BCubed F; among equals the lower middle one, since
+    too high a threshold merges people abruptly while too low a one splits them gradually."""
+    worst = {t: min(scores[method, t, s]["bcubed_f"] for s in SETS) for t in SWEEP[embedder]}
+    top = max(worst.values())
+    tied = [t for t in SWEEP[embedder] if worst[t] == top]
+    return tied[(len(tied) - 1) // 2]
+
+
+def slideshow_references(work: Path, name: str, tracks: dict, labels: dict) -> tuple[Path, set[int]]:
+    """A reference folder with each person's first photo, and the tracks of those photos."""
+    refs_dir = work / "references" / name
+    shutil.rmtree(refs_dir, ignore_errors=True)
+    refs_dir.mkdir(parents=True)
+    held_out: set[int] = set()
+    for shot, (person, tid) in zip(labels["shots"], labelled_items(labels, tracks)):
+        first = sorted(Path(SLIDESHOWS[name], person).iterdir())[0]
+        if Path(shot["photo"]) == first and not (refs_dir / f"{person}{first.suffix}").exists():
+            (refs_dir / f"{person}{first.suffix}").symlink_to(first)
+            if tid is not None:
+                held_out.add(tid)
+    return refs_dir, held_out
+
+
+def name_distances(data: dict, work: Path, embedder: str, method: str, threshold: float) -> list[dict]:
+    """Per cluster: its person, the distance to that person's reference (inf without one) and to
+    the nearest other reference."""
+    rows = []
+    for name, (tracks, emb, labels) in data.items():
+        if name in SLIDESHOWS:
+            refs_dir, held_out = slideshow_references(work, name, tracks, labels)
+        else:
+            refs_dir, held_out = HAMILTON_REFERENCES, set()
+        refs = load_references(refs_dir, {"embedder": embedder, "device": "cpu"})
+        person_of = {tid: person for person, tid in labelled_items(labels, tracks) if tid is not None}
+        result = cluster_tracks(tracks, emb, {**CLUSTER_CFG, "method": method, "threshold": threshold})
+        for c in result["clusters"]:
+            members = [t for t in c["track_ids"] if t not in held_out and t in person_of]
+            if not members:
+                continue
+            person = Counter(person_of[t] for t in members).most_common(1)[0][0]
+            mean = unit(track_vectors(emb["vectors"], emb["track_ids"], members).mean(axis=0))
+            dist = {n: float(1.0 - mean @ v) for n, v in refs.items()}
+            others = [d for n, d in dist.items() if n != person]
+            rows.append({"set": name, "person": person, "own": dist.get(person, np.inf), "other": min(others)})
+    return rows
+
+
+def naming_rows(dists: list[dict], embedder: str) -> list[str]:
+    rows = []
+    for s in SETS:
+        mine = [d for d in dists if d["set"] == s]
+        known = [d for d in mine if np.isfinite(d["own"])]
+        for t in NAME_SWEEP[embedder]:
+            right = sum(1 for d in known if d["own"] < t and d["own"] < d["other"])
+            wrong = sum(1 for d in mine if d["other"] < t and d["other"] <= d["own"])
+            stranger = sum(1 for d in known if d["other"] < t)
+            mark = " (default)" if t == DEFAULT_NAME_THRESHOLDS[embedder] else ""
+            rows.append(f"| {embedder} | {s} | {t}{mark} | {right}/{len(known)} | {wrong}/{len(mine)} | "
+                        f"{stranger}/{len(known)} |")
+    return rows
+
+
+def fmt(s: dict, sep: str = " | ") -> str:
+    return sep.join([f"{s['bcubed_f']:.3f}", f"{s['wcp']:.3f}", f"{s['nmi']:.3f}", f"{s['clusters']}/{s['people']}"])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", help="work folder (default: a new temporary folder)")
+    ap.add_argument("--embedders", nargs="+", default=["dlib", "facenet"], choices=["dlib", "facenet"])
+    args = ap.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="facepipe-ablation-")).resolve()
+    videos = build_slideshows(work)
+    main_rows, sweep_rows, name_rows, chosen = [], [], [], []
+    for embedder in args.embedders:
+        if embedder == "facenet":
+            try:
+                find_facenet_weights(None)
+            except FacepipeError:
+                why = f"skipped: weights not found ({facenet_weight_candidates(None)[0]})"
+                main_rows += [f"| {m} | facenet | {s} | - | {why} | | | |" for m in METHODS for s in SETS]
+                name_rows.append(f"| facenet | all | - | {why} | | |")
+                continue
+        harvest = run_pipeline(work, videos, embedder)
+        data = {name: load_set(harvest, work, name) for name in SETS}
+        scores = sweep_clustering(data, embedder)
+        for method in METHODS:
+            best = best_threshold(scores, method, embedder)
+            default = DEFAULT_THRESHOLDS[method][embedder]
+            chosen.append(f"{method}/{embedder}: best {best} (default now {default})")
+            for t in SWEEP[embedder]:
+                mark = " (default)" if t == default else ""
+                sweep_rows.append(f"| {method} | {embedder} | {t}{mark} | "
+                                  + " | ".join(fmt(scores[method, t, s], " / ") for s in SETS) + " |")
+            for s in SETS:
+                main_rows.append(f"| {method} | {embedder} | {s} | {default} | {fmt(scores[method, default, s])} |")
+        dists = name_distances(data, work, embedder, "agglomerative", DEFAULT_THRESHOLDS["agglomerative"][embedder])
+        name_rows += naming_rows(dists, embedder)
+        own = [d["own"] for d in dists if np.isfinite(d["own"])]
+        chosen.append(f"naming/{embedder}: own-reference distance max {max(own):.3f}, "
+                      f"nearest other reference min {min(d['other'] for d in dists):.3f}")
+
+    print(f"work folder: {work}\n")
+    print("### Clustering at the default thresholds\n")
+    print("| method | embedder | set | threshold | BCubed F | WCP | NMI | clusters/people |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n".join(main_rows))
+    print("\n### Threshold sweep (each set: BCubed F / WCP / NMI / clusters/people)\n")
+    print(f"| method | embedder | threshold | {' | '.join(SETS)} |")
+    print("|" + " --- |" * (3 + len(SETS)))
+    print("\n".join(sweep_rows))
+    print("\n### Naming at the default clustering (named right: clusters of people with a reference; named "
+          "wrongly: any cluster; as a stranger: clusters of people with a reference, had it been missing)\n")
+    print("| embedder | set | name threshold | named right | named wrongly | named as a stranger |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print("\n".join(name_rows))
+    print("\n" + "\n".join(chosen))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
