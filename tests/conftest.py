@@ -29,13 +29,24 @@ def run_copy(built_run, tmp_path) -> Path:
     return copy_workdir(built_run, tmp_path / "run")
 
 
-@pytest.fixture(scope="session")
-def lfw_slideshow(tmp_path_factory) -> tuple[Path, Path]:
-    """The lfw10 photos as a test episode: (videos folder, labels file)."""
+def _slideshow(tmp_path_factory, photos: str) -> tuple[Path, Path]:
+    """A shared photo set as a test episode `<photos>.mp4`: (videos folder, labels file)."""
     from facepipe.slideshow import make_slideshow
 
-    videos = tmp_path_factory.mktemp("lfw-videos")
-    labels = make_slideshow(SHARED / "faces" / "lfw10", videos / "lfw10.mp4")
+    videos = tmp_path_factory.mktemp(f"{photos}-videos")
+    labels = make_slideshow(SHARED / "faces" / photos, videos / f"{photos}.mp4")
     moved = labels.parent.parent / labels.name
     shutil.move(labels, moved)  # keep the videos folder to videos only
     return videos, moved
+
+
+@pytest.fixture(scope="session")
+def lfw_slideshow(tmp_path_factory) -> tuple[Path, Path]:
+    """The lfw10 photos (10 people x 10) as a test episode: (videos folder, labels file)."""
+    return _slideshow(tmp_path_factory, "lfw10")
+
+
+@pytest.fixture(scope="session")
+def johns_slideshow(tmp_path_factory) -> tuple[Path, Path]:
+    """The johns face chips (5 people x 11) as a test episode: (videos folder, labels file)."""
+    return _slideshow(tmp_path_factory, "johns")
