@@ -1,0 +1,48 @@
+"""Bench 2: the whole pipeline against its own detect stage, and the real-time factor at 720p.
+
+Runs `snakemake cluster_target` on a fresh data root for a 720p test episode, then reads the
+detect stage's own time from the episode's progress history (first detect job start to
+"Detect complete"). Reports wall / detect (goal <= 1.3) and video seconds per wall second at
+4 sampled frames a second (goal >= 7).
+
+    python bench/pipeline.py [--seconds 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from datetime import datetime
+
+from benchlib import OUT, machine, make_video, snakemake_cmd, timed, write_config
+
+
+def _t(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=300)
+    args = ap.parse_args()
+    video = make_video(OUT / "pipeline-videos" / f"ep720_{int(args.seconds)}s.mp4", 1280, 720, args.seconds)
+    workdir = OUT / "bench2"
+    shutil.rmtree(workdir, ignore_errors=True)
+    write_config(workdir, video.parent)
+    wall, _ = timed(snakemake_cmd(workdir, "cluster_target"))
+    history = [json.loads(x) for x in
+               (workdir / "data/harvest" / video.stem / "diagnostics/progress.jsonl").read_text().splitlines()]
+    start = next(_t(s["updated_at"]) for s in history if str(s.get("job_id", "")).startswith("detect_chunk")
+                 and s["status"] == "running")
+    end = next(_t(s["updated_at"]) for s in history if s["message"] == "Detect complete")
+    detect = end - start
+    print(f"machine: {machine()}")
+    print(f"video: 1280x720, {args.seconds:.0f} s, 4 sampled frames/s")
+    print(f"snakemake cluster_target wall: {wall:.1f} s; detect stage: {detect:.1f} s")
+    print(f"wall / detect: {wall / detect:.2f}  (goal <= 1.3)")
+    print(f"real-time factor: {args.seconds / wall:.2f}x video seconds per wall second  (goal >= 7)")
+
+
+if __name__ == "__main__":
+    main()
