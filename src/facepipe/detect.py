@@ -31,6 +31,10 @@ Progress = Callable[..., None]
 
 
 class FaceDetector(Protocol):
+    def detect(self, rgb: np.ndarray) -> list[dict]:
+        """Faces, in source-frame pixels, on a full-size RGB frame."""
+        return self.detect_shrunk(self.shrink(rgb))
+
     def shrink(self, rgb: np.ndarray) -> np.ndarray: ...
 
     def detect_shrunk(self, small: np.ndarray) -> list[dict]: ...
@@ -64,6 +68,10 @@ class _Downscaling:
 
     def __init__(self, min_face_px: float):
         self.scale = min(1.0, MTCNN_MIN_FACE / float(min_face_px))
+
+    def detect(self, rgb: np.ndarray) -> list[dict]:
+        """Faces, in source-frame pixels, on a full-size RGB frame."""
+        return self.detect_shrunk(self.shrink(rgb))
 
     def shrink(self, rgb: np.ndarray) -> np.ndarray:
         if self.scale >= 1.0:
