@@ -40,7 +40,7 @@ def stand_in_videos(folder, n: int):
 
 
 def stand_in_outputs(workdir, videos):
-    stamp = time.time() - 1000
+    stamp = max(v.stat().st_mtime for v in videos.iterdir()) + 1  # every output newer than its video
     for video in sorted(videos.iterdir()):
         h = workdir / "data/harvest" / video.stem
         for k, rel in enumerate(OUTPUTS):
@@ -55,6 +55,12 @@ def best_of(n: int, cmd):
     return min(timed(cmd)[0] for _ in range(n))
 
 
+def assert_no_op(workdir):
+    proc = timed(snakemake_cmd(workdir, "cluster_target", "-n"))[1]
+    if "Nothing to be done" not in proc.stdout + proc.stderr:
+        raise SystemExit("stand-in outputs are not taken as up to date; the no-op timing would run real jobs")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--episodes", type=int, default=500)
@@ -67,6 +73,7 @@ def main() -> None:
         shutil.rmtree(wd, ignore_errors=True)
         write_config(wd, videos)
     stand_in_outputs(built, videos)
+    assert_no_op(built)
     off = ("--workflow-profile", "none")
     rows = []
     for label, wd, extra in (("dry run, nothing built", fresh, ("-n",)), ("no-op run, all built", built, ())):
