@@ -167,7 +167,14 @@ _pool_detector = None
 
 def _pool_init(cfg: dict) -> None:
     global _pool_detector
+    import signal
+
     import torch
+
+    # A forked worker inherits the job's handlers, which turn SIGTERM into a job cancellation;
+    # a worker must simply end when its pool is terminated, and leave Ctrl-C to the job.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     torch.set_num_threads(1)
     _pool_detector = make_detector(cfg)
@@ -191,7 +198,8 @@ def _detect_all(items, cfg: dict, workers: int):
 
     # fork, not spawn: spawn would re-run the Snakemake script that called us in every worker.
     # The caller must not have imported torch yet (its thread pools do not survive a fork).
-    with multiprocessing.get_context("fork").Pool(workers, initializer=_pool_init, initargs=(cfg,)) as pool:
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_pool_init, initargs=(cfg,))
+    try:
         pending: deque = deque()
         for item in items:
             pending.append(pool.apply_async(_pool_detect, (item,)))
@@ -199,6 +207,10 @@ def _detect_all(items, cfg: dict, workers: int):
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
+        pool.close()  # all done: let the workers finish on their own
+        pool.join()
+    finally:
+        pool.terminate()  # stopped early (error, cancel): end the workers now
 
 
 def detect_frames(

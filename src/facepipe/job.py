@@ -185,6 +185,16 @@ class StageJob:
                           only_if=lambda cur: cur.get("status") != "cancelled")
 
 
+def _caused_by_stop(err: BaseException) -> bool:
+    """True if `err` was raised while unwinding from Ctrl-C or a stop request."""
+    seen = err.__context__ or err.__cause__
+    while seen is not None:
+        if isinstance(seen, (KeyboardInterrupt, Cancelled)):
+            return True
+        seen = seen.__context__ or seen.__cause__
+    return False
+
+
 def _hold_signals() -> None:
     """While a job records how it ended, a second Ctrl-C or SIGTERM must not cut that short."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -239,6 +249,10 @@ def stage_job(snakemake, rule: str, uses_torch: bool = False) -> Iterator[StageJ
         print(f"facepipe {rule} failed for {job.episode}: {reason}", file=sys.stderr)
         sys.exit(1)
     except Exception as err:
+        _hold_signals()
+        if _caused_by_stop(err):  # e.g. a pool lock broken while unwinding from Ctrl-C
+            job.cancelled("interrupted")
+            sys.exit(1)
         job.fail(f"{type(err).__name__}: {err}")
         raise
     else:
