@@ -31,9 +31,7 @@ Progress = Callable[..., None]
 
 
 class FaceDetector(Protocol):
-    def detect(self, rgb: np.ndarray) -> list[dict]:
-        """Faces, in source-frame pixels, on a full-size RGB frame."""
-        return self.detect_shrunk(self.shrink(rgb))
+    def detect(self, rgb: np.ndarray) -> list[dict]: ...
 
     def shrink(self, rgb: np.ndarray) -> np.ndarray: ...
 

@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import atomic, procinfo
@@ -29,9 +29,7 @@ class Run:
     heartbeat_s: float
     run_id: str
     plans: dict[str, list[str]]  # episode -> steps this run builds
-    rules: dict[str, set[str]]  # episode -> rules this run runs
     heartbeat: Heartbeat | None = None
-    failed: dict[str, str] = field(default_factory=dict)  # episode -> rule that failed
     interrupted: bool = False  # Ctrl-C or SIGTERM
 
     def target(self, episode: str) -> str:
@@ -85,7 +83,7 @@ def on_start(workflow, config) -> None:
     if not rules:
         return
     run = Run(Path(config["data_root"]), float(config["progress"]["heartbeat_s"]), uuid.uuid4().hex,
-              {ep: ordered(RULES[r][0] for r in rs) for ep, rs in rules.items()}, rules)
+              {ep: ordered(RULES[r][0] for r in rs) for ep, rs in rules.items()})
     registered = []
     try:
         for ep in sorted(run.plans):
@@ -157,7 +155,6 @@ def job_failed(rule: str, episode: str, log_hint: str | None = None, chunk: str 
     run = _current
     if run is None or episode not in run.plans:
         return
-    run.failed[episode] = rule
     step = BY_NAME[RULES[rule][0]]
     if run.interrupted:  # jobs stopped because the user interrupted the run did not fail
         run.state(episode).update(status="cancelled", eta_s=None, run_id=run.run_id,
