@@ -148,6 +148,65 @@ def test_4k_video_detects_within_bounded_memory(tmp_path):
     assert peak_mb < 2500 or before / 1024 >= 2500, f"detect on 4K peaked at {peak_mb:.0f} MB"
 
 
+def ffmpeg(*args: str) -> None:
+    """Run the ffmpeg binary that imageio-ffmpeg ships (a test dependency)."""
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *args], check=True)
+
+
+def detections_of(workdir: Path, ep: str) -> list[dict]:
+    path = workdir / "data/harvest" / ep / "detections.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_variable_frame_rate_is_timed_and_sampled_in_real_time(tmp_path):
+    # The clip's first 3 s at its full 29.97 fps, then every third frame (~10 fps), each frame
+    # keeping its original presentation time: a frame's index no longer tells its time.
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    ffmpeg("-i", str(SHARED_VIDEOS / "hamilton_clip.mp4"), "-vf", "select='lt(n,90)+not(mod(n,3))'",
+           "-fps_mode", "vfr", "-an", "-c:v", "libx264", str(videos / "Phone_E07.mp4"))
+    kept = [n for n in range(275) if n < 90 or n % 3 == 0]  # original frame of each index
+    write_config(tmp_path, videos, detect={"chunk_s": 2})  # chunks too: their seeks must stay exact
+    snakemake(tmp_path, "cluster_target")
+    lines = detections_of(tmp_path, "Phone_E07")
+    for x in lines:  # every t is the time a player shows for that frame
+        assert abs(x["t"] - kept[x["frame"]] * 1001 / 30000) < 0.002, x
+    times = [x["t"] for x in lines]
+    assert len([t for t in times if t < 3]) == 12 and len([t for t in times if t >= 3]) in (24, 25), times
+    assert all(0.09 < b - a < 0.41 for a, b in zip(times, times[1:])), "samples must be even in real time"
+    assert state_of(tmp_path, "Phone_E07")["status"] == "done"
+    # One pass over the same video (one chunk) finds exactly what the chunks found.
+    single = tmp_path / "single"
+    single.mkdir()
+    write_config(single, videos, detect={"chunk_s": 600})
+    snakemake(single, "detect_target")
+    assert detections_of(single, "Phone_E07") == lines
+
+
+def test_rotation_metadata_is_applied_so_faces_are_found_upright(tmp_path):
+    # A phone-style file: pixels stored turned 90 degrees, with metadata saying how to turn them back.
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    sideways = tmp_path / "sideways.mp4"
+    ffmpeg("-i", str(SHARED_VIDEOS / "hamilton_clip.mp4"), "-vf", "transpose=1", "-an", "-c:v", "libx264",
+           "-crf", "18", str(sideways))
+    ffmpeg("-display_rotation", "90", "-i", str(sideways), "-c", "copy", str(videos / "Turned_E08.mp4"))
+    shutil.copy(SHARED_VIDEOS / "hamilton_clip.mp4", videos / "Upright_E08.mp4")
+    write_config(tmp_path, videos)
+    snakemake(tmp_path, "cluster_target")
+    info = json.loads((tmp_path / "data/harvest/Turned_E08/video.json").read_text())
+    assert (info["width"], info["height"]) == (640, 360)
+    turned, upright = detections_of(tmp_path, "Turned_E08"), detections_of(tmp_path, "Upright_E08")
+    assert [x["frame"] for x in turned] == [x["frame"] for x in upright]
+    found = [len(x["faces"]) for x in upright]
+    same = sum(len(a["faces"]) == len(b["faces"]) for a, b in zip(turned, upright))
+    assert sum(found) >= 20 and same >= 0.9 * len(upright), (found, [len(x["faces"]) for x in turned])
+    clusters = json.loads((tmp_path / "data/harvest/Turned_E08/clusters.json").read_text())["clusters"]
+    assert len(clusters) >= 2
+
+
 # --- configuration and names --------------------------------------------------------------------
 
 @pytest.mark.parametrize("section, key_named", [

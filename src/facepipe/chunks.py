@@ -1,8 +1,9 @@
 """Detection in chunks: an episode's frames split into runs of `detect.chunk_s` seconds.
 
 Each chunk is its own job (on a cluster, its own node); a gather job joins their lines into
-detections.jsonl, identical to a single pass: sampling is stateless (video.is_sampled) and each
-chunk also reads the sampled frame just before it, so the first cut score of a chunk compares
+detections.jsonl, identical to a single pass: whether a frame is sampled depends only on its
+presentation time and its predecessor's (video.sampled_at), and each chunk also reads the
+sampled frame just before it, so the first cut score of a chunk compares
 against the same frame a single pass would.
 """
 

@@ -19,7 +19,7 @@ import numpy as np
 from . import atomic
 from .errors import FacepipeError
 from .shots import colour_signature, cut_score
-from .video import FrameReader, is_sampled, probe
+from .video import FrameReader, previous_sample, probe
 
 MTCNN_MIN_FACE = 20  # smallest face MTCNN's first network finds, in pixels
 # Stage thresholds of facenet-pytorch's MTCNN (its defaults: 0.6, 0.7, 0.7). A first stage at 0.7
@@ -148,14 +148,6 @@ def expected_samples(frame_count: int, fps: float, sample_fps: float, start: int
     return slot(stop - 1) - slot(start - 1)
 
 
-def previous_sample(frame: int, fps: float, sample_fps: float) -> int | None:
-    """The last sampled frame before `frame` (None at the start of the video)."""
-    for i in range(frame - 1, -1, -1):
-        if is_sampled(i, fps, sample_fps):
-            return i
-    return None
-
-
 # --- detection spread over worker processes -------------------------------------------------
 # On a CPU, MTCNN keeps one core busy far better than two: two processes of one torch thread
 # each detect about 1.5 times as many frames a second as one process of two threads.
@@ -233,8 +225,10 @@ def detect_frames(
         progress(0, total, "Loading face detector")
     shrinker = _Downscaling(cfg["min_face_px"])
     # A chunk also reads the sampled frame before it, for the same first cut score as one pass.
-    before = previous_sample(start, info.fps, cfg["fps"]) if start > 0 else None
+    before = previous_sample(video, start, cfg["fps"]) if start > 0 else None
     reader = FrameReader(video, sample_fps=cfg["fps"], start=start if before is None else before, stop=stop)
+
+    times: dict[int, float] = {}  # presentation time of each frame in flight
 
     def shrunk_frames():
         previous_sig = None
@@ -243,12 +237,14 @@ def detect_frames(
             cut = cut_score(previous_sig, sig)
             previous_sig = sig
             if index >= start:
+                times[index] = reader.t
                 yield index, cut, shrinker.shrink(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
 
     done = 0
     with atomic.atomic_path(out_jsonl) as tmp, open(tmp, "w", encoding="utf-8") as out:
         for index, cut, faces in _detect_all(shrunk_frames(), cfg, workers):
-            record = {"frame": index, "t": round(index / info.fps, 4), "faces": faces, "cut_score": round(cut, 4)}
+            t = times.pop(index)
+            record = {"frame": index, "t": round(t, 4), "faces": faces, "cut_score": round(cut, 4)}
             out.write(json.dumps(record) + "\n")
             done += 1
             if progress:
