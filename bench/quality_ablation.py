@@ -4,9 +4,10 @@ Builds the lfw10 and johns slideshows (facepipe.slideshow) in a work folder besi
 hamilton_clip.mp4 (labelled by region in tests/labels/hamilton_clip.labels.json), runs the real
 pipeline once per embedder (the snakemake CLI of this venv), then re-clusters the saved tracks and
 embeddings in-process for each method and threshold and scores them (facepipe.evaluate). It also
-measures the naming threshold: on a slideshow each person's first photo is their reference and
-every cluster, less the track of that photo, is compared with the references; on hamilton_clip
-the references are the shared reference photos.
+measures naming (facepipe.naming's two passes, by distance and by elimination) at the default
+clustering: on a slideshow each person's first photo is their reference and every cluster, less
+the track of that photo, is compared with the references; on hamilton_clip the references are the
+shared reference photos.
 
     python bench/quality_ablation.py [--workdir DIR] [--embedders dlib facenet]
 
@@ -25,15 +26,17 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import yaml
 
-from facepipe.cluster import DEFAULT_THRESHOLDS, METHODS, cluster_tracks, load_embeddings, track_vectors, unit
+from facepipe.cluster import DEFAULT_THRESHOLDS, METHODS, cluster_tracks, load_embeddings
 from facepipe.embedders import facenet_weight_candidates, find_facenet_weights
 from facepipe.errors import FacepipeError
 from facepipe.evaluate import labelled_items, score
-from facepipe.naming import DEFAULT_NAME_THRESHOLDS, load_references
+from facepipe.naming import (DEFAULT_NAME_THRESHOLDS, ELIMINATION, cluster_distances, load_references,
+                             name_by_distance, name_by_elimination)
 from facepipe.slideshow import make_slideshow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,9 +49,13 @@ SWEEP = {
     "dlib": [round(0.04 + 0.01 * k, 2) for k in range(11)],
     "facenet": [round(0.30 + 0.05 * k, 2) for k in range(11)],
 }
-NAME_SWEEP = {
-    "dlib": [round(0.06 + 0.01 * k, 2) for k in range(9)],
-    "facenet": [round(0.30 + 0.05 * k, 2) for k in range(9)],
+# Naming rules measured: (distance threshold, elimination (threshold, margin) or None for off); the
+# distance threshold alone, then dlib's default distance threshold with elimination around its default.
+NAME_GRID = {
+    "dlib": [(t, None) for t in (0.06, 0.07, 0.08, 0.09)]
+    + [(DEFAULT_NAME_THRESHOLDS["dlib"], e) for e in ((0.12, 0.01), (0.13, 0.0), (0.13, 0.01), (0.13, 0.02),
+                                                     (0.14, 0.01), (0.15, 0.01))],
+    "facenet": [(round(0.30 + 0.05 * k, 2), None) for k in range(5)],
 }
 CLUSTER_CFG = {"min_track_detections": 2, "min_quality": 0.2}
 
@@ -121,10 +128,12 @@ def slideshow_references(work: Path, name: str, tracks: dict, labels: dict) -> t
     return refs_dir, held_out
 
 
-def name_distances(data: dict, work: Path, embedder: str, method: str, threshold: float) -> list[dict]:
-    """Per cluster: its person, the distance to that person's reference (inf without one) and to
-    the nearest other reference."""
-    rows = []
+def name_distances(data: dict, work: Path, embedder: str, method: str, threshold: float) -> dict:
+    """Set -> (reference names, cluster x name distances as facepipe.naming.cluster_distances
+    measures them, each cluster's labelled person), clustered with `method` at `threshold`.
+    Held-out tracks (a slideshow's reference photos) are left out of their clusters, and clusters
+    left with no labelled track are dropped."""
+    out = {}
     for name, (tracks, emb, labels) in data.items():
         if name in SLIDESHOWS:
             refs_dir, held_out = slideshow_references(work, name, tracks, labels)
@@ -133,31 +142,73 @@ def name_distances(data: dict, work: Path, embedder: str, method: str, threshold
         refs = load_references(refs_dir, {"embedder": embedder, "device": "cpu"})
         person_of = {tid: person for person, tid in labelled_items(labels, tracks) if tid is not None}
         result = cluster_tracks(tracks, emb, {**CLUSTER_CFG, "method": method, "threshold": threshold})
+        clusters, people = [], []
         for c in result["clusters"]:
-            members = [t for t in c["track_ids"] if t not in held_out and t in person_of]
-            if not members:
-                continue
-            person = Counter(person_of[t] for t in members).most_common(1)[0][0]
-            mean = unit(track_vectors(emb["vectors"], emb["track_ids"], members).mean(axis=0))
-            dist = {n: float(1.0 - mean @ v) for n, v in refs.items()}
-            others = [d for n, d in dist.items() if n != person]
-            rows.append({"set": name, "person": person, "own": dist.get(person, np.inf), "other": min(others)})
-    return rows
+            kept = [t for t in c["track_ids"] if t not in held_out]
+            members = [t for t in kept if t in person_of]
+            if members:
+                clusters.append({**c, "track_ids": kept})
+                people.append(Counter(person_of[t] for t in members).most_common(1)[0][0])
+        names, dist = cluster_distances({**result, "clusters": clusters}, emb, refs)
+        out[name] = (names, dist, people)
+    return out
 
 
-def naming_rows(dists: list[dict], embedder: str) -> list[str]:
+def apply_rule(dist: np.ndarray, names: list[str], threshold: float, elimination: tuple | None) -> dict:
+    """Cluster index -> (name, distance, pass), as facepipe.naming.name_clusters names them."""
+    named = name_by_distance(dist, names, threshold)
+    return name_by_elimination(dist, names, named, *elimination) if elimination else named
+
+
+def named_count(dist: np.ndarray, names: list[str], rule: tuple, rows: Iterable[int], keep: list[int]) -> int:
+    """How many of `rows` get a name with only the references `keep` (column indices of `names`)."""
+    named = apply_rule(dist[:, keep], [names[j] for j in keep], *rule)
+    return sum(1 for i in rows if i in named)
+
+
+def naming_cells(names: list[str], dist: np.ndarray, people: list[str], rule: tuple) -> str:
+    """"right, wrong, stranger, alone" of one set under `rule` (README "Quality")."""
+    named = apply_rule(dist, names, *rule)
+    everyone = range(len(names))
+    known = [i for i, p in enumerate(people) if p in names]
+    right = sum(1 for i in known if i in named and named[i][0] == people[i])
+    wrong = sum(1 for i, (n, *_) in named.items() if n != people[i])
+    # stranger: a person's clusters named once their own reference is removed
+    stranger = sum(named_count(dist, names, rule, [i for i in known if people[i] == p],
+                               [k for k in everyone if k != j]) for j, p in enumerate(names))
+    # alone: the person's clusters removed and only their reference given
+    alone = sum(1 for j, p in enumerate(names)
+                if named_count(dist[[i for i, q in enumerate(people) if q != p]], names, rule,
+                               range(len(people)), [j]))
+    return (f"{right}/{len(known)}, {wrong}/{len(people)}, {stranger}/{len(known)}, "
+            f"{alone}/{len(names)}")
+
+
+def naming_rows(dists: dict, embedder: str) -> list[str]:
     rows = []
-    for s in SETS:
-        mine = [d for d in dists if d["set"] == s]
-        known = [d for d in mine if np.isfinite(d["own"])]
-        for t in NAME_SWEEP[embedder]:
-            right = sum(1 for d in known if d["own"] < t and d["own"] < d["other"])
-            wrong = sum(1 for d in mine if d["other"] < t and d["other"] <= d["own"])
-            stranger = sum(1 for d in known if d["other"] < t)
-            mark = " (default)" if t == DEFAULT_NAME_THRESHOLDS[embedder] else ""
-            rows.append(f"| {embedder} | {s} | {t}{mark} | {right}/{len(known)} | {wrong}/{len(mine)} | "
-                        f"{stranger}/{len(known)} |")
+    for threshold, elimination in NAME_GRID[embedder]:
+        # bold: the defaults, as README "Quality" marks them
+        bold = threshold == DEFAULT_NAME_THRESHOLDS[embedder] and elimination in (None, ELIMINATION.get(embedder))
+        cells = [f"**{threshold}**" if bold else f"{threshold}"]
+        if elimination is None:
+            cells.append("off")
+        else:
+            text = ", ".join(f"{x:g}" for x in elimination)
+            cells.append(f"**{text}**" if bold else text)
+        cells += [naming_cells(*dists[s], (threshold, elimination)) for s in SETS]
+        rows.append("| " + " | ".join(cells) + " |")
     return rows
+
+
+def naming_summary(dists: dict, embedder: str) -> list[str]:
+    """Per set: the farthest a cluster's own person is, and the nearest another person is."""
+    lines = []
+    for s, (names, dist, people) in dists.items():
+        own = [dist[i, names.index(p)] for i, p in enumerate(people) if p in names]
+        other = [d for i, p in enumerate(people) for n, d in zip(names, dist[i]) if n != p]
+        lines.append(f"naming/{embedder} {s}: own person max {max(own, default=np.inf):.3f}, "
+                     f"nearest other person min {min(other, default=np.inf):.3f}")
+    return lines
 
 
 def fmt(s: dict, sep: str = " | ") -> str:
@@ -171,7 +222,7 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="facepipe-ablation-")).resolve()
     videos = build_slideshows(work)
-    main_rows, sweep_rows, name_rows, chosen = [], [], [], []
+    main_rows, sweep_rows, name_tables, chosen = [], [], {}, []
     for embedder in args.embedders:
         if embedder == "facenet":
             try:
@@ -179,7 +230,7 @@ def main() -> int:
             except FacepipeError:
                 why = f"skipped: weights not found ({facenet_weight_candidates(None)[0]})"
                 main_rows += [f"| {m} | facenet | {s} | - | {why} | | | |" for m in METHODS for s in SETS]
-                name_rows.append(f"| facenet | all | - | {why} | | |")
+                name_tables["facenet"] = [f"| - | - | {why} | | |"]
                 continue
         harvest = run_pipeline(work, videos, embedder)
         data = {name: load_set(harvest, work, name) for name in SETS}
@@ -195,10 +246,8 @@ def main() -> int:
             for s in SETS:
                 main_rows.append(f"| {method} | {embedder} | {s} | {default} | {fmt(scores[method, default, s])} |")
         dists = name_distances(data, work, embedder, "agglomerative", DEFAULT_THRESHOLDS["agglomerative"][embedder])
-        name_rows += naming_rows(dists, embedder)
-        own = [d["own"] for d in dists if np.isfinite(d["own"])]
-        chosen.append(f"naming/{embedder}: own-reference distance max {max(own):.3f}, "
-                      f"nearest other reference min {min(d['other'] for d in dists):.3f}")
+        name_tables[embedder] = naming_rows(dists, embedder)
+        chosen += naming_summary(dists, embedder)
 
     print(f"work folder: {work}\n")
     print("### Clustering at the default thresholds\n")
@@ -209,11 +258,15 @@ def main() -> int:
     print(f"| method | embedder | threshold | {' | '.join(SETS)} |")
     print("|" + " --- |" * (3 + len(SETS)))
     print("\n".join(sweep_rows))
-    print("\n### Naming at the default clustering (named right: clusters of people with a reference; named "
-          "wrongly: any cluster; as a stranger: clusters of people with a reference, had it been missing)\n")
-    print("| embedder | set | name threshold | named right | named wrongly | named as a stranger |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    print("\n".join(name_rows))
+    for embedder, rows in name_tables.items():
+        print(f"\n### Naming with {embedder} at the default clustering (right: clusters of a person with a "
+              "reference given that name; wrong: clusters given another person's name; stranger: clusters of a "
+              "person with a reference named when it is removed; alone: names that land on a cluster when their "
+              "person is removed and no one else has a reference)\n")
+        print(f"| by distance | by elimination (threshold, margin) | {SETS[0]} right, wrong, stranger, alone | "
+              + " | ".join(SETS[1:]) + " |")
+        print("|" + " --- |" * (2 + len(SETS)))
+        print("\n".join(rows))
     print("\n" + "\n".join(chosen))
     return 0
 
