@@ -1,7 +1,8 @@
 # Snakemake entry point of rule `embed` (first half of the user-facing Cluster step).
-from facepipe.embed import embed_stills
+from facepipe.embed import embed_stills, uses_torch
 from facepipe.job import stage_job
 
-with stage_job(snakemake, "embed", uses_torch=True) as job:
-    embed_stills(snakemake.input.stills, snakemake.output.embeddings, snakemake.params.embed,
-                 progress=job.progress)
+cfg = snakemake.params.embed
+with stage_job(snakemake, "embed", uses_torch=uses_torch(cfg)) as job:
+    embed_stills(snakemake.input.stills, snakemake.output.embeddings, cfg, progress=job.progress,
+                 workers=snakemake.threads)

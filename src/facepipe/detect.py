@@ -20,6 +20,7 @@ from . import atomic
 from .errors import FacepipeError
 from .shots import colour_signature, cut_score
 from .video import FrameReader, previous_sample, probe
+from .workers import ordered_map
 
 MTCNN_MIN_FACE = 20  # smallest face MTCNN's first network finds, in pixels
 # Stage thresholds of facenet-pytorch's MTCNN (its defaults: 0.6, 0.7, 0.7). A first stage at 0.7
@@ -148,59 +149,16 @@ def expected_samples(frame_count: int, fps: float, sample_fps: float, start: int
     return slot(stop - 1) - slot(start - 1)
 
 
-# --- detection spread over worker processes -------------------------------------------------
-# On a CPU, MTCNN keeps one core busy far better than two: two processes of one torch thread
-# each detect about 1.5 times as many frames a second as one process of two threads.
-
-_pool_detector = None
-
-
-def _pool_init(cfg: dict) -> None:
-    global _pool_detector
-    import signal
-
+def _worker_detector(cfg: dict) -> FaceDetector:
     import torch
 
-    # A forked worker inherits the job's handlers, which turn SIGTERM into a job cancellation;
-    # a worker must simply end when its pool is terminated, and leave Ctrl-C to the job.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    torch.set_num_threads(1)
-    _pool_detector = make_detector(cfg)
+    torch.set_num_threads(1)  # one thread per worker process: see facepipe.workers
+    return make_detector(cfg)
 
 
-def _pool_detect(item):
+def _detect_one(detector: FaceDetector, item):
     index, cut, small = item
-    return index, cut, _pool_detector.detect_shrunk(small)
-
-
-def _detect_all(items, cfg: dict, workers: int):
-    """(index, cut score, faces) for each (index, cut score, shrunk frame), in order. At most
-    two frames per worker wait in flight, so memory does not grow with the episode."""
-    if workers <= 1 or cfg["backend"] != "facenet":
-        detector = make_detector(cfg)
-        for index, cut, small in items:
-            yield index, cut, detector.detect_shrunk(small)
-        return
-    import multiprocessing
-    from collections import deque
-
-    # fork, not spawn: spawn would re-run the Snakemake script that called us in every worker.
-    # The caller must not have imported torch yet (its thread pools do not survive a fork).
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_pool_init, initargs=(cfg,))
-    try:
-        pending: deque = deque()
-        for item in items:
-            pending.append(pool.apply_async(_pool_detect, (item,)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
-        pool.close()  # all done: let the workers finish on their own
-        pool.join()
-    finally:
-        pool.terminate()  # stopped early (error, cancel): end the workers now
+    return index, cut, detector.detect_shrunk(small)
 
 
 def detect_frames(
@@ -242,7 +200,8 @@ def detect_frames(
 
     done = 0
     with atomic.atomic_path(out_jsonl) as tmp, open(tmp, "w", encoding="utf-8") as out:
-        for index, cut, faces in _detect_all(shrunk_frames(), cfg, workers):
+        workers = workers if cfg["backend"] == "facenet" else 1
+        for index, cut, faces in ordered_map(_worker_detector, (cfg,), _detect_one, shrunk_frames(), workers):
             t = times.pop(index)
             record = {"frame": index, "t": round(t, 4), "faces": faces, "cut_score": round(cut, 4)}
             out.write(json.dumps(record) + "\n")

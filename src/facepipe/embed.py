@@ -9,9 +9,25 @@ import cv2
 import numpy as np
 
 from . import atomic
-from .embedders import make_embedder
+from .embedders import EMBEDDING_DIMS, make_embedder
 from .errors import FacepipeError
 from .stills import read_manifest
+from .workers import ordered_map
+
+
+def uses_torch(cfg: dict) -> bool:
+    """Whether the embedder runs on torch: it then gets the job's threads in one process, since
+    torch's thread pools do not survive the fork of worker processes."""
+    return cfg["embedder"] != "dlib"
+
+
+def _embed_file(embedder, item) -> np.ndarray:
+    path, still, stills_dir = item
+    bgr = cv2.imread(str(path))
+    if bgr is None:
+        raise FacepipeError(f"{path}: still image unreadable; delete {stills_dir} so stills run again")
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return embedder.embed(rgb, still["box_in_crop"], still.get("landmarks_in_crop"))
 
 
 def embed_stills(
@@ -19,20 +35,18 @@ def embed_stills(
     out_npz: str | Path,
     cfg: dict,
     progress: Callable[..., None] | None = None,
+    workers: int = 1,
 ) -> int:
+    """Embed every still of the manifest; dlib spreads the work over `workers` processes."""
     manifest = read_manifest(stills_dir)
     stills = manifest["stills"]
     if progress:
         progress(0, len(stills), f"Loading {cfg['embedder']} embedder")
-    embedder = make_embedder(cfg)
-    vectors = np.zeros((len(stills), embedder.dim), dtype=np.float32)
-    for i, still in enumerate(stills):
-        path = Path(stills_dir) / still["file"]
-        bgr = cv2.imread(str(path))
-        if bgr is None:
-            raise FacepipeError(f"{path}: still image unreadable; delete {stills_dir} so stills run again")
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        vectors[i] = embedder.embed(rgb, still["box_in_crop"], still.get("landmarks_in_crop"))
+    vectors = np.zeros((len(stills), EMBEDDING_DIMS[cfg["embedder"]]), dtype=np.float32)
+    items = ((Path(stills_dir) / s["file"], s, stills_dir) for s in stills)
+    workers = 1 if uses_torch(cfg) else workers
+    for i, vector in enumerate(ordered_map(make_embedder, (cfg,), _embed_file, items, workers)):
+        vectors[i] = vector
         if progress:
             progress(i + 1, len(stills), f"Embedding stills: {i + 1}/{len(stills)}")
     with atomic.atomic_path(out_npz, suffix=".npz") as tmp:
@@ -43,6 +57,6 @@ def embed_stills(
                 track_ids=np.array([s["track_id"] for s in stills], dtype=np.int64),
                 files=np.array([s["file"] for s in stills], dtype=str),
                 quality=np.array([s["quality"] for s in stills], dtype=np.float32),
-                embedder=np.array(embedder.name),
+                embedder=np.array(cfg["embedder"]),
             )
     return len(stills)

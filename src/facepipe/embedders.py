@@ -123,6 +123,9 @@ class FacenetEmbedder:
         return vec.astype(np.float32)
 
 
+EMBEDDING_DIMS = {"dlib": DlibEmbedder.dim, "facenet": FacenetEmbedder.dim}
+
+
 def make_embedder(cfg: dict) -> Embedder:
     if cfg["embedder"] == "dlib":
         return DlibEmbedder()
