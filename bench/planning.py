@@ -19,7 +19,7 @@ import time
 import cv2
 import numpy as np
 
-from benchlib import BIN, OUT, machine, snakemake_cmd, timed, write_config
+from benchlib import BIN, OUT, REPO, machine, snakemake_cmd, timed, write_config
 
 OUTPUTS = ["detect_chunks/chunk0.jsonl", "detect_chunks/chunk0.json", "detections.jsonl", "video.json",
            "tracks.json", "stills/manifest.json", "embeddings.npz", "clusters.json", "clusters.jpg"]
@@ -40,7 +40,10 @@ def stand_in_videos(folder, n: int):
 
 
 def stand_in_outputs(workdir, videos):
-    stamp = max(v.stat().st_mtime for v in videos.iterdir()) + 1  # every output newer than its video
+    # Every output newer than its video and than the rule scripts (Snakemake reruns a job whose
+    # script is newer than its outputs, as Make does).
+    sources = [*videos.iterdir(), *(REPO / "scripts").glob("*.py")]
+    stamp = max(p.stat().st_mtime for p in sources) + 1
     for video in sorted(videos.iterdir()):
         h = workdir / "data/harvest" / video.stem
         for k, rel in enumerate(OUTPUTS):
