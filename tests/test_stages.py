@@ -41,6 +41,23 @@ def test_frame_reader_streams_only_sampled_frames():
     assert reader.decoded >= 270
 
 
+def test_opencv_cascade_finds_the_faces_facenet_pytorch_finds(tmp_path):
+    video = SHARED_VIDEOS / "hamilton_clip.mp4"
+    found = {}
+    for cascade in ("facenet", "opencv"):
+        detect_frames(video, tmp_path / f"{cascade}.jsonl", {**DETECT_CFG, "cascade": cascade})
+        lines = [json.loads(x) for x in (tmp_path / f"{cascade}.jsonl").read_text().splitlines()]
+        found[cascade] = {x["frame"]: [f["box"] for f in x["faces"]] for x in lines}
+    assert found["facenet"].keys() == found["opencv"].keys()
+    faces = matched = 0  # as bench/detect_throughput.py counts recall: faces >= 40 px, IoU >= 0.5
+    for frame, boxes in found["facenet"].items():
+        boxes, mine = [b for b in boxes if b[3] - b[1] >= 40], found["opencv"][frame]
+        faces += len(boxes)
+        if boxes and mine:
+            matched += int((iou_matrix(np.array(boxes), np.array(mine)).max(axis=1) >= 0.5).sum())
+    assert faces >= 40 and matched >= 0.95 * faces, (matched, faces)
+
+
 def test_episode_key_drops_trailing_date_and_lowercases():
     assert layout.episode_key("RHOBH_S05_E03_11062025") == "rhobh_s05_e03"
     assert layout.episode_key("Show_E01") == "show_e01"

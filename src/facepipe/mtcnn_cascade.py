@@ -1,0 +1,158 @@
+"""MTCNN's three-stage cascade (Zhang et al., 2016) on facenet-pytorch's trained networks, with
+the image pyramid and the candidate crops resized by OpenCV.
+
+facenet-pytorch resizes every candidate box with a torch call of its own; on a CPU a frame's
+hundred-odd small calls cost as much as a network. Here each stage cuts and resizes its crops
+with OpenCV and runs its network once on the whole batch, laid out channels-last.
+
+Stages: P-Net proposes boxes on every pyramid level (a 12 px window, stride 2); R-Net (24x24
+crops) and O-Net (48x48 crops, with five landmarks) keep and refine them. Boxes follow MTCNN's
+convention: corners in pixels, width x2 - x1 + 1 where a crop is cut.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torchvision.ops import nms
+
+PYRAMID_FACTOR = 0.709  # each pyramid level is this much smaller than the one before
+CROP_INTERPOLATION = cv2.INTER_AREA
+
+
+def _batch(images: np.ndarray) -> torch.Tensor:
+    """(n, h, w, 3) float RGB -> the networks' normalised input, channels-last."""
+    return torch.from_numpy((images - 127.5) * 0.0078125).permute(0, 3, 1, 2)
+
+
+def _nms(boxes: np.ndarray, iou: float) -> np.ndarray:
+    """Indices kept by non-maximum suppression on (n, >=5) rows of x1 y1 x2 y2 score."""
+    if not len(boxes):
+        return np.zeros(0, dtype=np.int64)
+    return nms(torch.from_numpy(boxes[:, :4]), torch.from_numpy(boxes[:, 4]), iou).numpy()
+
+
+def _nms_min(boxes: np.ndarray, overlap: float) -> np.ndarray:
+    """Suppression where overlap is the intersection over the smaller box (nested boxes go)."""
+    x1, y1, x2, y2, score = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3], boxes[:, 4]
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order, keep = np.argsort(score)[::-1], []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        iw = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
+        ih = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
+        order = rest[iw * ih / np.minimum(area[i], area[rest]) <= overlap]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _square(boxes: np.ndarray) -> np.ndarray:
+    """Boxes grown to squares about their centres (the later networks see square crops)."""
+    out = boxes.copy()
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    side = np.maximum(w, h)
+    out[:, 0] = boxes[:, 0] + (w - side) * 0.5
+    out[:, 1] = boxes[:, 1] + (h - side) * 0.5
+    out[:, 2] = out[:, 0] + side
+    out[:, 3] = out[:, 1] + side
+    return out
+
+
+def _shift(boxes: np.ndarray, reg: np.ndarray, plus_one: bool = True) -> np.ndarray:
+    """Apply a network's box regression (offsets as fractions of the box size)."""
+    out = boxes.copy()
+    extra = 1.0 if plus_one else 0.0
+    w = boxes[:, 2] - boxes[:, 0] + extra
+    h = boxes[:, 3] - boxes[:, 1] + extra
+    out[:, :4] = boxes[:, :4] + reg[:, :4] * np.stack([w, h, w, h], axis=1)
+    return out
+
+
+class MTCNNCascade:
+    """Faces of one RGB frame: boxes (n, 4), scores (n,), landmarks (n, 5, 2), largest first."""
+
+    def __init__(self, pnet, rnet, onet, min_face: float, thresholds: list[float]):
+        self.pnet, self.rnet, self.onet = pnet, rnet, onet
+        self.min_face = float(min_face)
+        self.thresholds = thresholds
+
+    @torch.inference_mode()
+    def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        image = rgb.astype(np.float32)
+        boxes = self._propose(image)
+        if len(boxes):
+            boxes = self._refine(image, boxes)
+        if not len(boxes):
+            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
+        boxes, marks = self._output(image, boxes)
+        order = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable")
+        return boxes[order, :4], boxes[order, 4], marks[order]
+
+    def _scales(self, h: int, w: int) -> list[float]:
+        scale, side, scales = 12.0 / self.min_face, min(h, w) * 12.0 / self.min_face, []
+        while side >= 12:
+            scales.append(scale)
+            scale, side = scale * PYRAMID_FACTOR, side * PYRAMID_FACTOR
+        return scales
+
+    def _propose(self, image: np.ndarray) -> np.ndarray:
+        """P-Net over the pyramid: squared candidate boxes (n, 5)."""
+        h, w = image.shape[:2]
+        found = []
+        for scale in self._scales(h, w):
+            level = cv2.resize(image, (int(w * scale + 1), int(h * scale + 1)), interpolation=cv2.INTER_AREA)
+            reg, prob = self.pnet(_batch(level[None]))
+            prob, reg = prob[0, 1].numpy(), reg[0].numpy()
+            ys, xs = np.nonzero(prob >= self.thresholds[0])
+            if not len(ys):
+                continue
+            cells = np.stack([xs, ys], axis=1).astype(np.float32)
+            top_left = np.floor((2 * cells + 1) / scale)
+            bottom_right = np.floor((2 * cells + 12) / scale)
+            level_boxes = np.concatenate([top_left, bottom_right, prob[ys, xs, None], reg[:, ys, xs].T], axis=1)
+            found.append(level_boxes[_nms(level_boxes, 0.5)])
+        if not found:
+            return np.zeros((0, 5), dtype=np.float32)
+        boxes = np.concatenate(found)
+        boxes = boxes[_nms(boxes, 0.7)]
+        return _square(_shift(boxes[:, :5], boxes[:, 5:9], plus_one=False))
+
+    def _crops(self, image: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each box's pixels (clipped to the image) resized to size x size; and which boxes had any."""
+        h, w = image.shape[:2]
+        corners = np.trunc(boxes[:, :4]).astype(np.int64)
+        x1, y1 = np.maximum(corners[:, 0], 1) - 1, np.maximum(corners[:, 1], 1) - 1
+        x2, y2 = np.minimum(corners[:, 2], w), np.minimum(corners[:, 3], h)
+        usable = (x2 > x1) & (y2 > y1)
+        crops = [cv2.resize(image[b:d, a:c], (size, size), interpolation=CROP_INTERPOLATION)
+                 for a, b, c, d, ok in zip(x1, y1, x2, y2, usable) if ok]
+        return np.stack(crops) if crops else np.zeros((0, size, size, 3), np.float32), usable
+
+    def _refine(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """R-Net: the candidates it scores above its threshold, regressed and squared."""
+        crops, usable = self._crops(image, boxes, 24)
+        if not len(crops):
+            return np.zeros((0, 5), dtype=np.float32)
+        reg, prob = (t.numpy() for t in self.rnet(_batch(crops)))
+        keep = prob[:, 1] > self.thresholds[1]
+        boxes = np.concatenate([boxes[usable][keep, :4], prob[keep, 1:2]], axis=1)
+        reg = reg[keep]
+        picked = _nms(boxes, 0.7)
+        return _square(_shift(boxes[picked], reg[picked]))
+
+    def _output(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """O-Net: final boxes (n, 5) and their landmarks (n, 5, 2)."""
+        crops, usable = self._crops(image, boxes, 48)
+        if not len(crops):
+            return np.zeros((0, 5)), np.zeros((0, 5, 2))
+        reg, marks, prob = (t.numpy() for t in self.onet(_batch(crops)))
+        keep = prob[:, 1] > self.thresholds[2]
+        boxes = np.concatenate([boxes[usable][keep, :4], prob[keep, 1:2]], axis=1)
+        reg, marks = reg[keep], marks[keep]
+        w = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
+        h = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
+        points = np.stack([w * marks[:, :5] + boxes[:, :1] - 1, h * marks[:, 5:] + boxes[:, 1:2] - 1], axis=2)
+        boxes = _shift(boxes, reg)
+        picked = _nms_min(boxes, 0.7)
+        return boxes[picked], points[picked]
