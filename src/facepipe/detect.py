@@ -172,8 +172,8 @@ def _worker_detector(cfg: dict) -> FaceDetector:
 
 
 def _detect_one(detector: FaceDetector, item):
-    index, cut, small = item
-    return index, cut, detector.detect_shrunk(small)
+    index, t, cut, small = item
+    return index, t, cut, detector.detect_shrunk(small)
 
 
 def detect_frames(
@@ -201,8 +201,6 @@ def detect_frames(
     before = previous_sample(video, start, cfg["fps"]) if start > 0 else None
     reader = FrameReader(video, sample_fps=cfg["fps"], start=start if before is None else before, stop=stop)
 
-    times: dict[int, float] = {}  # presentation time of each frame in flight
-
     def shrunk_frames():
         previous_sig = None
         for index, frame in reader:
@@ -210,14 +208,12 @@ def detect_frames(
             cut = cut_score(previous_sig, sig)
             previous_sig = sig
             if index >= start:
-                times[index] = reader.t
-                yield index, cut, shrinker.shrink(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                yield index, reader.t, cut, shrinker.shrink(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
 
     done = 0
     with atomic.atomic_path(out_jsonl) as tmp, open(tmp, "w", encoding="utf-8") as out:
         workers = workers if cfg["backend"] == "facenet" else 1
-        for index, cut, faces in ordered_map(_worker_detector, (cfg,), _detect_one, shrunk_frames(), workers):
-            t = times.pop(index)
+        for index, t, cut, faces in ordered_map(_worker_detector, (cfg,), _detect_one, shrunk_frames(), workers):
             record = {"frame": index, "t": round(t, 4), "faces": faces, "cut_score": round(cut, 4)}
             out.write(json.dumps(record) + "\n")
             done += 1

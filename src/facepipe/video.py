@@ -122,7 +122,7 @@ def previous_sample(path: str | Path, frame: int, sample_fps: float) -> int | No
             if is_sampled(i, fps, sample_fps):
                 return i
         return None
-    for i in range(min(frame, len(times)) - 1, -1, -1):
+    for i in range(frame - 1, -1, -1):
         if sampled_at(times[i], times[i - 1] if i else None, sample_fps):
             return i
     return None
@@ -154,7 +154,7 @@ class FrameReader:
         self.decoded = start
         self.t = 0.0
         self._t_before: float | None = None
-        self._t_fallback = 1.0 / self.info.fps
+        self._frame_interval = 1.0 / self.info.fps
 
     def _take(self, index: int, t: float) -> bool:
         if index < self.start:
@@ -170,7 +170,7 @@ class FrameReader:
         do not increase) is timed at the probed frame rate."""
         t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
         if self._t_before is not None and not (t > self._t_before):
-            t = self._t_before + self._t_fallback
+            t = self._t_before + self._frame_interval
         return t
 
     def _seek(self, cap: cv2.VideoCapture) -> int:
@@ -184,7 +184,7 @@ class FrameReader:
         if int(cap.get(cv2.CAP_PROP_POS_FRAMES)) != before or not cap.grab():
             return 0
         t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-        if abs(t - times[before]) > 0.25 * self._t_fallback:
+        if abs(t - times[before]) > 0.25 * self._frame_interval:
             return 0  # landed elsewhere (variable frame rate, inexact index): not frame start-1
         self._t_before = t
         return self.start
