@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -31,24 +32,16 @@ def _stop_local(entry: dict, stage: str) -> str:
         )
     targets = procinfo.children(pid) + [pid]
     for p in targets:
-        with _ignore_gone():
+        with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGTERM)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and procinfo.is_alive(pid, entry.get("pid_start_time")):
         time.sleep(0.1)
     if procinfo.is_alive(pid, entry.get("pid_start_time")):
         for p in targets:
-            with _ignore_gone():
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGKILL)
     return f"{stage}: stopped pid {pid}"
-
-
-class _ignore_gone:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        return exc_type is ProcessLookupError
 
 
 def _stop_slurm(entry: dict, stage: str) -> str:

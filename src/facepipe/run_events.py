@@ -10,6 +10,7 @@ failed on a cluster node).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import threading
@@ -119,10 +120,8 @@ def _stop_local_jobs(run: Run) -> None:
     for ep in run.plans:
         for entry in run.registry(ep).read()[0]["jobs"].values():
             if entry.get("pid") in mine:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(entry["pid"], signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
 
 
 def _at_exit() -> None:

@@ -9,7 +9,6 @@ is alive, the lock is stale and is removed, with a note saying so.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .registry import Registry, is_stale
@@ -32,10 +31,7 @@ def release_if_stale(workdir: str | Path, data_root: str | Path, heartbeat_s: fl
     if alive or not dead:
         return None
     for path in lock_files:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+        path.unlink(missing_ok=True)
     pids = sorted({str(e.get("pid")) for e in dead})
     return (f"facepipe: removed Snakemake's lock on {workdir}, left by a run that is no longer alive "
             f"(pid {', '.join(pids)} on {dead[0].get('host')})")
