@@ -1,10 +1,10 @@
 # Snakemake entry point of rule `cluster` (second half of the user-facing Cluster step).
 import json
 
-from facepipe import contact_sheet, naming
-from facepipe.cluster import cluster_tracks, load_embeddings, write_clusters
-from facepipe.job import stage_job
-from facepipe.stills import read_manifest
+from facepipe.runtime.job import stage_job
+from facepipe.stages.cluster import (cluster_tracks, load_embeddings, load_references, name_clusters,
+                                     render_contact_sheet, write_clusters)
+from facepipe.stages.stills import read_manifest
 
 cfg = snakemake.params.cluster
 with stage_job(snakemake, "cluster", uses_torch=bool(cfg.get("references"))) as job:
@@ -15,9 +15,10 @@ with stage_job(snakemake, "cluster", uses_torch=bool(cfg.get("references"))) as 
     result = cluster_tracks(tracks, embeddings, cfg)
     if cfg.get("references"):
         job.progress(0, 1, "Naming clusters from reference photos")
-        refs = naming.load_references(cfg["references"], {**snakemake.params.embed, "embedder": result["embedder"]})
-        naming.name_clusters(result, embeddings, refs, cfg.get("name_threshold"))
+        refs = load_references(cfg["references"], {**snakemake.params.embed, "embedder": result["embedder"]},
+                               snakemake.params.margin)
+        name_clusters(result, embeddings, refs, cfg.get("name_threshold"))
     write_clusters(snakemake.output.clusters, result)
-    contact_sheet.render(result, read_manifest(snakemake.input.stills), snakemake.input.stills,
+    render_contact_sheet(result, read_manifest(snakemake.input.stills), snakemake.input.stills,
                          snakemake.output.sheet)
     job.progress(1, 1, f"{len(result['clusters'])} clusters")

@@ -1,8 +1,8 @@
 # Snakemake entry point of rule `stills`.
 import json
 
-from facepipe.job import stage_job
-from facepipe.stills import select_stills
+from facepipe.runtime.job import stage_job
+from facepipe.stages.stills import select_stills
 
 with stage_job(snakemake, "stills") as job:
     with open(snakemake.input.tracks, encoding="utf-8") as fh:

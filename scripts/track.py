@@ -1,9 +1,9 @@
 # Snakemake entry point of rule `track`.
 import json
 
-from facepipe.detect import read_detections
-from facepipe.job import stage_job
-from facepipe.track import build_tracks, write_tracks
+from facepipe.runtime.job import stage_job
+from facepipe.stages.detect import read_detections
+from facepipe.stages.track import build_tracks, write_tracks
 
 with stage_job(snakemake, "track") as job:
     frames = read_detections(snakemake.input.detections)

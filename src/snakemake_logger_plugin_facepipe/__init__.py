@@ -29,7 +29,7 @@ class LogHandler(LogHandlerBase):
     def emit(self, record: LogRecord) -> None:
         if getattr(self.common_settings, "dryrun", False):
             return
-        from facepipe import run_events
+        from facepipe.runtime import run_events
 
         event = getattr(record, "event", None)
         try:
@@ -45,7 +45,7 @@ class LogHandler(LogHandlerBase):
                 rule, ep, chunk = self.jobs.get(record.jobid, (getattr(record, "rule_name", None), None, None))
                 if ep and rule:
                     logs = getattr(record, "log", None) or []
-                    run_events.job_failed(rule, ep, ", ".join(map(str, logs)) or None, chunk)
+                    run_events.job_failed(rule, ep, chunk, ", ".join(map(str, logs)) or None)
         except Exception as exc:  # progress reporting must never break the workflow
             import sys
 

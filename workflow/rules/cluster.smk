@@ -4,6 +4,10 @@ rule embed:
         stills=out(layout.STILLS_DIR),
     output:
         embeddings=out(layout.EMBEDDINGS),
+    log:
+        log_of("embed"),
+    benchmark:
+        benchmark_of("embed")
     params:
         embed=config["embed"],
     threads: 2
@@ -17,7 +21,7 @@ def reference_photo_files(wildcards):
     folder = config["cluster"].get("references")
     if not folder:
         return []
-    from facepipe.naming import reference_photos
+    from facepipe.stages.cluster import reference_photos
 
     try:
         return [str(photo) for _name, photo in reference_photos(folder)]
@@ -34,9 +38,14 @@ rule cluster:
     output:
         clusters=out(layout.CLUSTERS),
         sheet=out(layout.CONTACT_SHEET),
+    log:
+        log_of("cluster"),
+    benchmark:
+        benchmark_of("cluster")
     params:
         cluster=config["cluster"],
-        # the embedder settings, for embedding the reference photos
+        # the embedder settings, and the crop margin, for the reference photos
         embed=config["embed"],
+        margin=config["stills"]["margin"],
     script:
         "../../scripts/cluster.py"

@@ -1,21 +1,15 @@
-# Shared definitions: episodes found in videos_dir, output paths under data_root.
+# Shared definitions: episodes found in videos_dir, output, log and benchmark paths under data_root.
 import sys
 from functools import lru_cache
 from pathlib import Path
 
-from facepipe import layout
-from facepipe.chunks import chunk_count
-from facepipe.episodes import discover
-from facepipe.errors import FacepipeError
-from facepipe.stale_lock import release_if_stale
+from facepipe.base import layout
+from facepipe.base.episodes import discover
+from facepipe.base.errors import FacepipeError
+from facepipe.runtime.stale_lock import release_once
+from facepipe.stages.detect import chunk_count
 
 DATA_ROOT = Path(config["data_root"])
-
-# A run killed with SIGKILL leaves Snakemake's lock behind; release it if facepipe's registry
-# shows that run is dead and no other run from this folder is alive.
-_released = release_if_stale(Path.cwd(), DATA_ROOT, config["progress"]["heartbeat_s"])
-if _released:
-    print(_released, file=sys.stderr)
 
 try:
     EPISODES = discover(config["videos_dir"])
@@ -33,6 +27,16 @@ def out(pattern):
     return str(DATA_ROOT / pattern)
 
 
+def log_of(rule, chunked=False):
+    """The rule's log: the job's stderr and messages (harvest/{ep}/logs/{rule}[.{chunk}].log)."""
+    return out(layout.job_pattern(layout.LOG, rule, chunked))
+
+
+def benchmark_of(rule, chunked=False):
+    """Snakemake's time and memory table of the rule's job (harvest/{ep}/benchmarks/...tsv)."""
+    return out(layout.job_pattern(layout.BENCHMARK, rule, chunked))
+
+
 def expand_episodes(*patterns):
     return [str(DATA_ROOT / p.format(ep=ep)) for ep in EPISODES for p in patterns]
 
@@ -47,6 +51,11 @@ def episode_video_path(ep):
 
 
 def episode_video(wildcards):
+    # Evaluated while Snakemake builds its DAG, before it takes its lock: the one point where the
+    # head of a real run can release a lock that a killed run left (never a job or a dry run).
+    note = release_once(workflow, DATA_ROOT, config["progress"]["heartbeat_s"])
+    if note:
+        print(note, file=sys.stderr)
     return episode_video_path(wildcards.ep)
 
 

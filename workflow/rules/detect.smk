@@ -6,6 +6,10 @@ rule detect_chunk:
     output:
         detections=out(layout.DETECT_CHUNK),
         info=out(layout.DETECT_CHUNK_INFO),
+    log:
+        log_of("detect_chunk", chunked=True),
+    benchmark:
+        benchmark_of("detect_chunk", chunked=True)
     params:
         detect=config["detect"],
         chunks=lambda wildcards: episode_chunks(wildcards.ep),
@@ -21,6 +25,10 @@ rule detect:
     output:
         detections=out(layout.DETECTIONS),
         info=out(layout.VIDEO_INFO),
+    log:
+        log_of("detect"),
+    benchmark:
+        benchmark_of("detect")
     localrule: True
     script:
         "../../scripts/detect.py"

@@ -1,6 +1,6 @@
 # Workflow-level progress: publish each episode's plan when the run starts, settle it at the end.
 # Job starts and failures come from the facepipe logger plugin (--logger facepipe, default profile).
-from facepipe import run_events
+from facepipe.runtime import run_events
 
 
 onstart:

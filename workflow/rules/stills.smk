@@ -4,6 +4,10 @@ rule stills:
         tracks=out(layout.TRACKS),
     output:
         stills=directory(out(layout.STILLS_DIR)),
+    log:
+        log_of("stills"),
+    benchmark:
+        benchmark_of("stills")
     params:
         stills=config["stills"],
     script:

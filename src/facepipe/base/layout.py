@@ -1,0 +1,145 @@
+"""Where every file of facepipe lives under the data root: one source for the rules, the stages,
+the runtime and the tools.
+
+    harvest/{ep}/...                 an episode's outputs, logs, benchmarks and diagnostics
+    episodes/{key}/runtime.json      the episode's runtime registry ({key}: episode_key(ep))
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+HARVEST = "harvest"
+REGISTRIES = "episodes"
+# Patterns relative to data_root, with {ep} the episode id.
+DETECT_CHUNK = "harvest/{ep}/detect_chunks/chunk{chunk}.jsonl"
+DETECT_CHUNK_INFO = "harvest/{ep}/detect_chunks/chunk{chunk}.json"
+DETECTIONS = "harvest/{ep}/detections.jsonl"
+VIDEO_INFO = "harvest/{ep}/video.json"
+TRACKS = "harvest/{ep}/tracks.json"
+STILLS_DIR = "harvest/{ep}/stills"
+EMBEDDINGS = "harvest/{ep}/embeddings.npz"
+CLUSTERS = "harvest/{ep}/clusters.json"
+CONTACT_SHEET = "harvest/{ep}/clusters.jpg"
+DIAGNOSTICS_DIR = "harvest/{ep}/diagnostics"
+PIPELINE_STATE = "harvest/{ep}/diagnostics/pipeline_state.json"
+PROGRESS_LOG = "harvest/{ep}/diagnostics/progress.jsonl"
+# A job's stderr and messages, and Snakemake's time and memory table of it; {job} is job_name().
+LOG = "harvest/{ep}/logs/{job}.log"
+BENCHMARK = "harvest/{ep}/benchmarks/{job}.tsv"
+RUNTIME = "episodes/{key}/runtime.json"
+
+_DATE_SUFFIX = re.compile(r"_\d{8}$")
+
+
+def episode_key(episode: str) -> str:
+    """Registry key of an episode: lower case, a trailing _MMDDYYYY date dropped.
+
+    RHOBH_S05_E03_11062025 -> rhobh_s05_e03
+    """
+    return _DATE_SUFFIX.sub("", episode).lower()
+
+
+def job_name(rule: str, chunk: str | int | None = None) -> str:
+    """A job's name in logs, benchmarks and the registry: the rule, and `.{chunk}` for a detect
+    chunk (`detect_chunk.3`), so chunks of one episode never share a file or an entry."""
+    return rule if chunk is None else f"{rule}.{chunk}"
+
+
+def job_pattern(pattern: str, rule: str, chunked: bool = False) -> str:
+    """LOG or BENCHMARK for a rule, with {ep} (and {chunk}) left as wildcards."""
+    return pattern.replace("{job}", job_name(rule, "{chunk}" if chunked else None))
+
+
+def known_episodes(data_root: str | Path) -> list[str]:
+    """Episodes that have a pipeline state under the data root, sorted."""
+    harvest = Path(data_root) / HARVEST
+    if not harvest.is_dir():
+        return []
+    return sorted(p.name for p in harvest.iterdir()
+                  if EpisodePaths(Path(data_root), p.name).pipeline_state.exists())
+
+
+def registry_files(data_root: str | Path) -> list[Path]:
+    """Every episode's runtime.json under the data root."""
+    folder = Path(data_root) / REGISTRIES
+    return sorted(folder.glob(RUNTIME.split("/", 1)[1].format(key="*"))) if folder.is_dir() else []
+
+
+@dataclass(frozen=True)
+class EpisodePaths:
+    data_root: Path
+    episode: str
+
+    def _p(self, pattern: str, **extra) -> Path:
+        return Path(self.data_root) / pattern.format(ep=self.episode, key=episode_key(self.episode), **extra)
+
+    @property
+    def harvest(self) -> Path:
+        return self._p("harvest/{ep}")
+
+    def detect_chunk(self, chunk: int) -> Path:
+        return self._p(DETECT_CHUNK, chunk=chunk)
+
+    def detect_chunk_info(self, chunk: int) -> Path:
+        return self._p(DETECT_CHUNK_INFO, chunk=chunk)
+
+    @property
+    def detect_chunks_dir(self) -> Path:
+        return self.detect_chunk(0).parent
+
+    @property
+    def detections(self) -> Path:
+        return self._p(DETECTIONS)
+
+    @property
+    def video_info(self) -> Path:
+        return self._p(VIDEO_INFO)
+
+    @property
+    def tracks(self) -> Path:
+        return self._p(TRACKS)
+
+    @property
+    def stills_dir(self) -> Path:
+        return self._p(STILLS_DIR)
+
+    @property
+    def embeddings(self) -> Path:
+        return self._p(EMBEDDINGS)
+
+    @property
+    def clusters(self) -> Path:
+        return self._p(CLUSTERS)
+
+    @property
+    def contact_sheet(self) -> Path:
+        return self._p(CONTACT_SHEET)
+
+    @property
+    def pipeline_state(self) -> Path:
+        return self._p(PIPELINE_STATE)
+
+    @property
+    def progress_log(self) -> Path:
+        return self._p(PROGRESS_LOG)
+
+    @property
+    def runtime(self) -> Path:
+        return self._p(RUNTIME)
+
+    def log(self, rule: str, chunk: str | int | None = None) -> Path:
+        return self._p(LOG, job=job_name(rule, chunk))
+
+    def benchmark(self, rule: str, chunk: str | int | None = None) -> Path:
+        return self._p(BENCHMARK, job=job_name(rule, chunk))
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.log("x").parent
+
+    @property
+    def benchmarks_dir(self) -> Path:
+        return self.benchmark("x").parent

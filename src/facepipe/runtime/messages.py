@@ -1,0 +1,56 @@
+"""The words a user reads in pipeline_state.json's current_step and message, written once for
+the jobs (runtime.job) and the run (runtime.run_events)."""
+
+from __future__ import annotations
+
+from .steps import BY_NAME, Step
+
+INTERRUPTED = "Interrupted: the run was stopped before finishing (Ctrl-C or SIGTERM)"
+NOT_STARTED = "Not started: the run stopped before reaching this episode"
+
+
+def plan_start(plan: list[str]) -> tuple[str, str]:
+    """(current_step, message) when a run that builds `plan` (step names, in order) starts."""
+    target = BY_NAME[plan[-1]]
+    if len(plan) > 1:
+        before = " -> ".join(BY_NAME[s].title for s in plan[:-1])
+        return f"{target.title} (Auto-running prerequisites)", f"Auto-running {before} before {target.noun}..."
+    return target.title, starting(target)
+
+
+def prerequisites_complete(plan: list[str]) -> tuple[str, str]:
+    """(current_step, message) when the target step starts after its auto-run prerequisites."""
+    target = BY_NAME[plan[-1]]
+    before = "/".join(BY_NAME[s].title for s in plan[:-1])
+    return f"{target.title} (Prerequisites complete)", f"{before} complete, starting {target.noun}..."
+
+
+def starting(step: Step) -> str:
+    return f"Starting {step.noun}..."
+
+
+def step_complete(step: Step) -> str:
+    return f"{step.title} complete"
+
+
+def target_complete(step: Step) -> str:
+    return f"{step.noun.capitalize()} complete"
+
+
+def failed(step: Step, target: str, reason: str) -> str:
+    """A step failed: an auto-run prerequisite of `target`, or the target step itself."""
+    return f"Auto-run failed: {reason}" if step.name != target else f"{step.title} failed: {reason}"
+
+
+def died(rule: str, log: str | None = None) -> str:
+    """The reason for a job that ended without reporting why."""
+    reason = f"the {rule} job ended without reporting (killed, out of memory or failed on its node)"
+    return f"{reason}; see {log}" if log else reason
+
+
+def cancelled_during(step: Step, how: str) -> str:
+    return f"Cancelled during {step.title} ({how})"
+
+
+def cancelled_by_user(jobs: list[str]) -> str:
+    return f"Cancelled by user ({', '.join(jobs) or 'queued run'})"

@@ -1,0 +1,186 @@
+"""Workflow-level progress, written by the Snakemake head process.
+
+The Snakefile's onstart/onsuccess/onerror hooks call `on_start` and `on_end`; the facepipe logger
+plugin (snakemake_logger_plugin_facepipe, `--logger facepipe`) calls `job_started` and
+`job_failed` as Snakemake reports jobs. Together they write the plan, the start, the end and the
+failures of jobs, including jobs that die without reporting themselves (killed, out of memory,
+failed on a cluster node).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..base import clock
+from ..base.layout import job_name
+from . import messages, procinfo
+from .progress import Heartbeat, PipelineState, is_active
+from .registry import Registry, RegistryBusy
+from .steps import BY_NAME, RULES, STEP_OF_RULE, ordered
+
+
+@dataclass
+class Run:
+    data_root: Path
+    heartbeat_s: float
+    run_id: str
+    plans: dict[str, list[str]]  # episode -> steps this run builds
+    heartbeat: Heartbeat | None = None
+    interrupted: bool = False  # Ctrl-C or SIGTERM
+
+    def target(self, episode: str) -> str:
+        return self.plans[episode][-1]
+
+    def state(self, episode: str) -> PipelineState:
+        return PipelineState(self.data_root, episode)
+
+    def registry(self, episode: str) -> Registry:
+        return Registry(self.data_root, episode, self.heartbeat_s)
+
+
+_current: Run | None = None
+
+
+def planned_rules(jobs) -> dict[str, set[str]]:
+    """episode -> rules to run, from Snakemake jobs (anything with .rule.name and .wildcards_dict)."""
+    rules: dict[str, set[str]] = {}
+    for job in jobs:
+        ep = (job.wildcards_dict or {}).get("ep")
+        if ep and job.rule.name in RULES:
+            rules.setdefault(ep, set()).add(job.rule.name)
+    return rules
+
+
+def initial_fields(plan: list[str]) -> dict:
+    first = BY_NAME[plan[0]]
+    step, message = messages.plan_start(plan)
+    return {"target": plan[-1], "plan": plan, "current_step": step, "message": message, "status": "pending",
+            "step_index": first.index, "pct": first.band[0], "stage_pct": 0.0, "done": None, "total": None,
+            "eta_s": None, "log": None}
+
+
+def on_start(workflow, config) -> None:
+    """Register the run on every episode it builds and publish each episode's plan.
+
+    Refuses (raising FacepipeError) if another live run holds one of the episodes; the
+    registrations already made are taken back, so nothing is left behind.
+    """
+    global _current
+    rules = planned_rules(workflow.dag.needrun_jobs())
+    if not rules:
+        return
+    run = Run(Path(config["data_root"]), float(config["progress"]["heartbeat_s"]), uuid.uuid4().hex,
+              {ep: ordered(STEP_OF_RULE[r].name for r in rs) for ep, rs in rules.items()})
+    registered = []
+    try:
+        for ep in sorted(run.plans):
+            run.registry(ep).register_run(run.target(ep), f"{run.target(ep)}_{ep}", run_id=run.run_id)
+            registered.append(ep)
+    except RegistryBusy:
+        for ep in registered:
+            run.registry(ep).clear_run(run.target(ep))
+        raise
+    for ep, plan in run.plans.items():
+        run.state(ep).update(**initial_fields(plan), run_id=run.run_id, job_id=f"{run.target(ep)}_{ep}")
+    run.heartbeat = Heartbeat(run.heartbeat_s / 2, lambda: _beat(run)).start()
+    _current = run
+    # Ctrl-C or SIGTERM: Snakemake stops its jobs; the episodes then read "cancelled", not
+    # "error", whether Snakemake ends through onerror or not at all (atexit).
+    atexit.register(_at_exit)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
+
+
+def _interrupt(signum, frame):
+    run = _current
+    if run is not None and not run.interrupted:
+        run.interrupted = True
+        _stop_local_jobs(run)
+    raise KeyboardInterrupt  # Snakemake stops its jobs as for Ctrl-C
+
+
+def _stop_local_jobs(run: Run) -> None:
+    """Ask this run's jobs on this machine to stop (they clean up and report "cancelled")."""
+    mine = set(procinfo.children(os.getpid()))
+    for ep in run.plans:
+        for entry in run.registry(ep).read()[0]["jobs"].values():
+            if entry.get("pid") in mine:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(entry["pid"], signal.SIGTERM)
+
+
+def _at_exit() -> None:
+    if _current is not None:
+        on_end(False)
+
+
+def _beat(run: Run) -> None:
+    """Keep the run's registry entries fresh, and the state of episodes between jobs (waiting
+    their turn, or for the cluster to start their next job): while a job runs, it beats itself."""
+    for ep in run.plans:
+        registry = run.registry(ep)
+        registry.heartbeat(target=run.target(ep))
+        if registry.read()[0]["jobs"]:
+            continue
+        run.state(ep).update(only_if=lambda cur: is_active(cur) and cur.get("run_id") == run.run_id
+                             and (clock.age_s(cur.get("updated_at")) or 0.0) >= run.heartbeat_s / 2)
+
+
+def job_started(rule: str, episode: str) -> None:
+    run = _current
+    if run is None or episode not in run.plans:
+        return
+    run.state(episode).update(status="running", job_id=f"{rule}_{episode}", run_id=run.run_id, only_if=is_active)
+
+
+def job_failed(rule: str, episode: str, chunk: str | None = None, log: str | None = None) -> None:
+    """A job failed. If it did not say why itself (killed, out of memory...), say so now, naming
+    its log file."""
+    run = _current
+    if run is None or episode not in run.plans:
+        return
+    state = run.state(episode)
+    if run.interrupted:  # jobs stopped because the user interrupted the run did not fail
+        state.update(status="cancelled", eta_s=None, run_id=run.run_id, message=messages.INTERRUPTED,
+                     only_if=is_active)
+    else:
+        step = STEP_OF_RULE[rule]
+        state.update(status="error", current_step=step.title, step_index=step.index, eta_s=None, run_id=run.run_id,
+                     message=messages.failed(step, run.target(episode), messages.died(rule, log)), log=log,
+                     only_if=is_active)
+    run.registry(episode).clear_job(job_name(rule, chunk), only_mine=False)
+
+
+def on_end(success: bool, log: str | None = None) -> None:
+    """The run is over: settle every episode's state and take the run out of the registry."""
+    global _current
+    run = _current
+    if run is None:
+        return
+    if run.heartbeat:
+        run.heartbeat.stop()
+    for ep in run.plans:
+        state = run.state(ep)
+        if run.interrupted:
+            state.update(status="cancelled", eta_s=None, message=messages.INTERRUPTED,
+                         only_if=lambda cur: is_active(cur) and cur.get("run_id") == run.run_id)
+        elif not success:
+            hint = f"; see {log}" if log else ""
+            state.update(status="error", eta_s=None,
+                         message=f"Auto-run failed: a job ended without reporting (killed or crashed){hint}",
+                         only_if=lambda cur: cur.get("status") == "running" and cur.get("run_id") == run.run_id)
+            state.update(status="cancelled", eta_s=None, message=messages.NOT_STARTED,
+                         only_if=lambda cur: cur.get("status") == "pending" and cur.get("run_id") == run.run_id)
+        registry = run.registry(ep)
+        registry.clear_run(run.target(ep))
+        if not success:
+            registry.clear_stale()
+    _current = None

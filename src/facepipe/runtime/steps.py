@@ -1,0 +1,62 @@
+"""The four user-facing steps, the rules behind them, and their share of the progress bar: the one
+table the runtime, the plan, the status view, the web page and the CLI read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # plan entry: detect, track, stills, cluster
+    title: str  # shown to users: Detect, Track, Stills, Cluster
+    noun: str  # "... before clustering", "Clustering complete"
+    index: int  # 1-4
+    band: tuple[float, float]  # share of the whole pipeline's pct
+    rules: tuple[tuple[str, tuple[float, float]], ...]  # (rule, the part of the step's band it covers)
+    target: str  # the Snakemake target that builds everything up to this step
+
+
+STEPS = (
+    Step("detect", "Detect", "detection", 1, (0.00, 0.50), (("detect_chunk", (0.0, 0.98)), ("detect", (0.98, 1.0))),
+         "detect_target"),
+    Step("track", "Track", "tracking", 2, (0.50, 0.70), (("track", (0.0, 1.0)),), "track_target"),
+    Step("stills", "Stills", "stills", 3, (0.70, 0.75), (("stills", (0.0, 1.0)),), "stills_target"),
+    Step("cluster", "Cluster", "clustering", 4, (0.75, 1.00), (("embed", (0.0, 0.8)), ("cluster", (0.8, 1.0))),
+         "cluster_target"),
+)
+BY_NAME = {s.name: s for s in STEPS}
+TOTAL_STEPS = len(STEPS)
+# Snakemake rule -> its step; rules in pipeline order.
+STEP_OF_RULE = {rule: step for step in STEPS for rule, _part in step.rules}
+RULES = tuple(STEP_OF_RULE)
+_PART = {rule: part for step in STEPS for rule, part in step.rules}
+
+
+def step_of_rule(rule: str) -> Step:
+    return STEP_OF_RULE[rule]
+
+
+def rule_pct(rule: str, stage_pct: float) -> float:
+    """Whole-pipeline pct for a rule `stage_pct` (0-1) of the way through."""
+    step = step_of_rule(rule)
+    lo, hi = _PART[rule]
+    frac = lo + (hi - lo) * min(1.0, max(0.0, stage_pct))
+    return round(step.band[0] + (step.band[1] - step.band[0]) * frac, 4)
+
+
+def is_last_rule_of_step(rule: str) -> bool:
+    return step_of_rule(rule).rules[-1][0] == rule
+
+
+def is_first_rule_of_step(rule: str) -> bool:
+    return step_of_rule(rule).rules[0][0] == rule
+
+
+def ordered(step_names) -> list[str]:
+    wanted = set(step_names)
+    return [s.name for s in STEPS if s.name in wanted]
+
+
+def step_of_target(target: str) -> Step | None:
+    return next((s for s in STEPS if s.target == target), None)

@@ -1,0 +1,186 @@
+"""Naming: put a person's name on the clusters that match a folder of named reference photos.
+
+The folder holds `<name>.jpg|png` files and/or `<name>/*.jpg|png` subfolders. A trailing number
+and the separators before it are dropped from a file's name, so `obama.jpg`, `obama2.jpg` and
+`obama_3.png` are all photos of "obama". Each photo's largest face is found with the same MTCNN
+as Detect, cropped as Stills crops (with stills.margin), and embedded with the episode's embedder; every photo stays a
+reference of its own. The distance between a cluster and a person is the smallest cosine distance
+between any still of the cluster and any photo of the person: one still that matches one photo
+(a face turned the same way) is the evidence. Clusters are named in two passes:
+
+1. By distance: a cluster whose nearest person is within the naming threshold takes that name.
+   One name may land on several clusters (a person split in two), which is reported.
+2. By elimination: each person still without a cluster takes the unnamed cluster nearest them,
+   nearest pairs first, when it is within the looser elimination threshold and nearer by the
+   elimination margin than their next unnamed cluster. This names a person whom the embedder
+   places nearer someone else (dlib puts Obama in profile nearer Alex Lacamoire than Obama) once
+   that someone has a nearer cluster of their own; one name lands on one cluster this way.
+
+A cluster has at most one name. A reference of someone absent can still land, by elimination,
+on a stranger who stands out from the other unnamed clusters (docs/quality.md).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from ...base.errors import FacepipeError
+from ...base.images import face_crop
+from ...base.media import is_photo
+from .grouping import unit
+
+# Cosine distances (cluster to person, as above), per embedder, measured with dlib on the default
+# runs of lfw10 and johns (each person's first photo the reference, its track held out) and of
+# hamilton_clip with faces/reference (docs/quality.md); facenet's are placeholders until measured.
+# By distance: a cluster's own person is at most 0.050 away (lfw10), the nearest other person at
+# least 0.083, so 0.07 names no stranger there.
+DEFAULT_NAME_THRESHOLDS = {"dlib": 0.07, "facenet": 0.4}
+# By elimination (threshold, margin): on hamilton_clip Alex Lacamoire's cluster is 0.092 from him
+# (next unnamed cluster 0.112) and Obama's 0.118 from him (next 0.135); biden, not in the clip,
+# is 0.148 from his nearest unnamed cluster and 0.152 from the next. 0.13 leaves 0.012 over Obama;
+# the margin 0.01 lies between their 0.020 and 0.017 and biden's 0.004, and cuts the names an
+# absent lfw10 person leaves on strangers from 10 in 10 to 2. None: not measured, no such pass.
+ELIMINATION = {"dlib": (0.13, 0.01), "facenet": None}
+_TRAILING_NUMBER = re.compile(r"[\s._-]*\d+$")
+
+
+def person_name(stem: str) -> str:
+    """`obama2` -> `obama`, `lin-manuel-miranda` unchanged; a name that is only digits is kept."""
+    return _TRAILING_NUMBER.sub("", stem) or stem
+
+
+def reference_photos(folder: str | Path) -> list[tuple[str, Path]]:
+    """(person name, photo path) for every photo of the folder, sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FacepipeError(
+            f"{folder}: reference folder not found (cluster.references); "
+            "point it at a folder of <name>.jpg photos or set it to null"
+        )
+    photos = []
+    for entry in sorted(folder.iterdir()):
+        if is_photo(entry):
+            photos.append((person_name(entry.stem), entry))
+        elif entry.is_dir():
+            photos.extend((entry.name, p) for p in sorted(entry.iterdir()) if is_photo(p))
+    if not photos:
+        raise FacepipeError(
+            f"{folder}: no reference photos found (cluster.references); add <name>.jpg or <name>/*.jpg files"
+        )
+    return photos
+
+
+def embed_photo(photo: Path, detector, embedder, margin: float) -> np.ndarray | None:
+    """The embedding of the photo's largest face, cropped with `margin` as Stills crops, or None
+    when no face is found."""
+    bgr = cv2.imread(str(photo))
+    if bgr is None:
+        raise FacepipeError(f"{photo}: unreadable image; replace it or remove it from the reference folder")
+    faces = detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    if not faces:
+        return None
+    face = max(faces, key=lambda f: (f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]))
+    crop, box, marks = face_crop(bgr, face, margin)
+    return embedder.embed(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB), box, marks)
+
+
+def load_references(
+    folder: str | Path, embed_cfg: dict, margin: float, warn: Callable[[str], None] | None = None
+) -> dict[str, np.ndarray]:
+    """Name -> that person's photos' unit embeddings (one row per photo), with the embedder of
+    `embed_cfg`, each face cropped with `margin` (stills.margin) as Stills crops.
+
+    A photo with no face is skipped with a warning; a folder where no photo has a face is an error.
+    """
+    from ..detect import FacenetDetector
+    from ..embed import make_embedder
+
+    warn = warn or (lambda line: print(line, file=sys.stderr))
+    photos = reference_photos(folder)
+    detector = FacenetDetector(embed_cfg.get("device", "cpu"))
+    embedder = make_embedder(embed_cfg)
+    vectors: dict[str, list[np.ndarray]] = {}
+    for name, photo in photos:
+        vec = embed_photo(photo, detector, embedder, margin)
+        if vec is None:
+            warn(f"facepipe: {photo}: no face found, reference skipped; use a photo where the face is clear")
+            continue
+        vectors.setdefault(name, []).append(unit(vec.astype(np.float64)))
+    if not vectors:
+        raise FacepipeError(f"{folder}: no face found in any reference photo; use photos where the face is clear")
+    return {name: np.stack(vecs) for name, vecs in vectors.items()}
+
+
+def cluster_distances(result: dict, embeddings: dict,
+                      references: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
+    """Sorted names, and per cluster x name the smallest distance between its stills and their photos."""
+    names = sorted(references)
+    vectors = unit(np.asarray(embeddings["vectors"], dtype=np.float64))
+    still_tids = np.asarray(embeddings["track_ids"])
+    dist = np.full((len(result["clusters"]), len(names)), np.inf)
+    for i, c in enumerate(result["clusters"]):
+        stills = vectors[np.isin(still_tids, c["track_ids"])]
+        for j, name in enumerate(names):
+            dist[i, j] = float((1.0 - stills @ references[name].T).min(initial=np.inf))
+    return names, dist
+
+
+def name_by_distance(dist: np.ndarray, names: list[str], threshold: float) -> dict[int, tuple[str, float, str]]:
+    """Cluster index -> (its nearest name, distance, "distance") where that name is within `threshold`."""
+    named = {}
+    for i, row in enumerate(dist):
+        j = int(np.argmin(row)) if row.size else -1
+        if j >= 0 and row[j] < threshold:
+            named[i] = (names[j], float(row[j]), "distance")
+    return named
+
+
+def name_by_elimination(dist: np.ndarray, names: list[str], named: dict, threshold: float,
+                        margin: float) -> dict[int, tuple[str, float, str]]:
+    """More of `named`: names without a cluster take their nearest unnamed cluster, nearest pairs
+    first, when it is within `threshold` and `margin` nearer than any other cluster `named` left
+    unnamed (so the margin does not depend on the order the names are given in)."""
+    unnamed = [i for i in range(len(dist)) if i not in named]
+    free, named = set(unnamed), dict(named)
+    waiting = {j for j, n in enumerate(names) if n not in {v[0] for v in named.values()}}
+    for d, i, j in sorted((dist[i, j], i, j) for i in unnamed for j in waiting if dist[i, j] < threshold):
+        if i not in free or j not in waiting:
+            continue
+        waiting.discard(j)  # a name gets one try: its nearest cluster still free
+        runner_up = min((dist[k, j] for k in unnamed if k != i), default=np.inf)
+        if runner_up - d >= margin:
+            named[i] = (names[j], float(d), "elimination")
+            free.discard(i)
+    return named
+
+
+def name_clusters(result: dict, embeddings: dict, references: dict[str, np.ndarray], threshold: float | None) -> dict:
+    """Add "name" to matching clusters of a clusters.json result, and a "references" summary."""
+    threshold = threshold or DEFAULT_NAME_THRESHOLDS[result["embedder"]]
+    elimination = ELIMINATION.get(result["embedder"])
+    names, dist = cluster_distances(result, embeddings, references)
+    named = name_by_distance(dist, names, threshold)
+    if elimination:
+        named = name_by_elimination(dist, names, named, *elimination)
+    clusters_of: dict[str, list[int]] = {}
+    for i, c in enumerate(result["clusters"]):
+        for key in ("name", "name_distance", "named_by"):
+            c.pop(key, None)
+        if i in named:
+            c["name"], distance, c["named_by"] = named[i]
+            c["name_distance"] = round(distance, 4)
+            clusters_of.setdefault(c["name"], []).append(c["cluster_id"])
+    result["references"] = {
+        "names": names,
+        "name_threshold": threshold,
+        "elimination": dict(zip(("threshold", "margin"), elimination)) if elimination else None,
+        "unmatched": sorted(n for n in names if n not in clusters_of),
+        "possible_splits": [{"name": n, "cluster_ids": ids} for n, ids in sorted(clusters_of.items()) if len(ids) > 1],
+    }
+    return result

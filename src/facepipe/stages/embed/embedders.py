@@ -1,0 +1,132 @@
+"""Face embedders: a face crop with its box and landmarks in, a fixed-length vector out.
+
+- `dlib`: dlib's ResNet face descriptor (128-d) from face-recognition-models, aligned with the
+  5-point shape predictor. Ships with its weights, works offline. The default.
+- `facenet`: facenet-pytorch InceptionResnetV1 trained on VGGFace2 (512-d). Its weights are not
+  shipped: they are looked up locally and never downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ...base.errors import FacepipeError
+from ...base.images import crop_with_margin
+
+FACENET_WEIGHTS_FILE = "20180402-114759-vggface2.pt"
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def embed(self, rgb_crop: np.ndarray, box: list[float], landmarks) -> np.ndarray: ...
+
+
+def _face_recognition_models_dir() -> Path:
+    # The package's __init__ imports pkg_resources (gone from modern setuptools): locate it
+    # without importing it.
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise FacepipeError(
+            "embed.embedder is 'dlib' but face-recognition-models is not installed; "
+            "run pip install face-recognition-models (or reinstall facepipe)"
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / "models"
+
+
+class DlibEmbedder:
+    name = "dlib"
+    dim = 128
+
+    def __init__(self):
+        import dlib
+
+        models = _face_recognition_models_dir()
+        self._dlib = dlib
+        self.shape_predictor = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+        self.model = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+
+    def embed(self, rgb_crop: np.ndarray, box, landmarks) -> np.ndarray:
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        rect = self._dlib.rectangle(x1, y1, x2, y2)
+        shape = self.shape_predictor(rgb_crop, rect)
+        return np.asarray(self.model.compute_face_descriptor(rgb_crop, shape), dtype=np.float32)
+
+
+def facenet_weight_candidates(configured: str | None) -> list[Path]:
+    if configured:
+        return [Path(configured).expanduser()]
+    torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")).expanduser()
+    return [torch_home / "checkpoints" / FACENET_WEIGHTS_FILE, torch_home / "hub" / "checkpoints" / FACENET_WEIGHTS_FILE]
+
+
+def find_facenet_weights(configured: str | None) -> Path:
+    candidates = facenet_weight_candidates(configured)
+    for path in candidates:
+        if path.is_file():
+            return path
+    if configured:
+        raise FacepipeError(
+            f"{candidates[0]}: facenet weights not found (embed.facenet_weights); "
+            f"point it at a local copy of {FACENET_WEIGHTS_FILE} or set embed.embedder: dlib"
+        )
+    raise FacepipeError(
+        f"{candidates[0]}: facenet weights not found; copy {FACENET_WEIGHTS_FILE} there, "
+        "set embed.facenet_weights to its path, or use embed.embedder: dlib (works offline)"
+    )
+
+
+class FacenetEmbedder:
+    name = "facenet"
+    dim = 512
+    SIZE = 160
+    MARGIN = 0.1
+
+    def __init__(self, weights: str | None = None, device: str = "cpu"):
+        path = find_facenet_weights(weights)
+        import torch
+        from facenet_pytorch import InceptionResnetV1
+
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a truncated or foreign file
+            raise FacepipeError(
+                f"{path}: not a readable facenet weights file ({type(exc).__name__}); replace it with "
+                f"{FACENET_WEIGHTS_FILE}"
+            ) from exc
+        state = {k: v for k, v in state.items() if not k.startswith("logits.")}
+        self._torch = torch
+        self.device = device
+        self.model = InceptionResnetV1(pretrained=None, classify=False).eval().to(device)
+        missing, _unexpected = self.model.load_state_dict(state, strict=False)
+        if missing:
+            raise FacepipeError(f"{path}: weights do not fit InceptionResnetV1 (missing {missing[0]}); "
+                                f"use {FACENET_WEIGHTS_FILE}")
+
+    def embed(self, rgb_crop: np.ndarray, box, landmarks) -> np.ndarray:
+        import cv2
+
+        # facenet-pytorch's own alignment: the box plus a small margin, resized to 160.
+        face, _origin = crop_with_margin(rgb_crop, box, self.MARGIN)
+        face = cv2.resize(face, (self.SIZE, self.SIZE), interpolation=cv2.INTER_AREA)
+        tensor = self._torch.from_numpy((face.astype(np.float32) - 127.5) / 128.0).permute(2, 0, 1)[None]
+        with self._torch.no_grad():
+            vec = self.model(tensor.to(self.device))[0].cpu().numpy()
+        return vec.astype(np.float32)
+
+
+EMBEDDING_DIMS = {"dlib": DlibEmbedder.dim, "facenet": FacenetEmbedder.dim}
+
+
+def make_embedder(cfg: dict) -> Embedder:
+    if cfg["embedder"] == "dlib":
+        return DlibEmbedder()
+    if cfg["embedder"] == "facenet":
+        return FacenetEmbedder(cfg.get("facenet_weights"), cfg.get("device", "cpu"))
+    raise FacepipeError(f"embed.embedder {cfg['embedder']!r} is unknown; use 'dlib' or 'facenet'")

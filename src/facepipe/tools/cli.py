@@ -1,0 +1,198 @@
+"""The `facepipe` command: status, plan, cancel, serve, and quality tools (make-slideshow, eval).
+
+Every command reads the configuration a run from this folder would use (config/config.yaml over
+the schema's defaults, or the file given with --config), with --data-root / --videos-dir on top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..base.errors import FacepipeError
+
+
+def _config(args) -> dict:
+    from ..base.config import load
+
+    return load(getattr(args, "config", None), {"data_root": getattr(args, "data_root", None),
+                                                 "videos_dir": getattr(args, "videos_dir", None)})
+
+
+def cmd_status(args) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    from ..runtime.snapshot import episode_status, is_running, known_episodes
+    from .status_view import render, render_log_tails
+
+    cfg = _config(args)
+    root, hb = Path(cfg["data_root"]), float(cfg["progress"]["heartbeat_s"])
+
+    def snapshot():
+        return [episode_status(root, ep, hb) for ep in (args.episodes or known_episodes(root))]
+
+    console = Console()
+    if not args.watch:
+        statuses = snapshot()
+        if args.json:
+            print(json.dumps(statuses, indent=1))
+        elif not statuses:
+            console.print(f"no episodes with progress under {root}/harvest")
+        else:
+            console.print(render(statuses))
+            for line in render_log_tails(statuses):
+                console.print(line, markup=False, highlight=False)
+        return 1 if any(s["state"] and s["state"].get("status") == "error" for s in statuses) else 0
+    # Watch: wait for a run to appear, follow it, and stop once everything seen running has ended.
+    seen_running = False
+
+    def ended(statuses) -> bool:
+        nonlocal seen_running
+        running = any(is_running(s) for s in statuses)
+        seen_running = seen_running or running
+        return seen_running and not running
+
+    def view(statuses):
+        if statuses:
+            return render(statuses)
+        return f"waiting for episodes to appear under {root}/harvest (Ctrl-C to stop)"
+
+    if args.json:  # one JSON document per line
+        while True:
+            statuses = snapshot()
+            print(json.dumps(statuses), flush=True)
+            if ended(statuses):
+                return 0
+            time.sleep(args.interval)
+    with Live(view(snapshot()), console=console, refresh_per_second=4) as live:
+        while True:
+            statuses = snapshot()
+            live.update(view(statuses))
+            if ended(statuses):
+                break
+            time.sleep(args.interval)
+    for line in render_log_tails(statuses):
+        console.print(line, markup=False, highlight=False)
+    return 1 if any(s["state"] and s["state"].get("status") == "error" for s in statuses) else 0
+
+
+def cmd_plan(args) -> int:
+    from ..runtime.planning import dry_run, plan_by_episode
+    from ..runtime.steps import BY_NAME
+
+    config = {k: v for k, v in (("videos_dir", args.videos_dir), ("data_root", args.data_root)) if v}
+    plan = plan_by_episode(dry_run(args.target, args.snakefile, args.directory,
+                                    [args.config] if args.config else None, config))
+    if args.json:
+        print(json.dumps(plan, indent=1))
+        return 0
+    if not plan:
+        print(f"{args.target}: nothing to be done, every output is up to date")
+    for ep, entry in plan.items():
+        print(f"{ep}: {' -> '.join(BY_NAME[s].title for s in entry['steps'])}")
+        for job in entry["jobs"]:
+            print(f"  {job['rule']:8s} {job['reason']}")
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    from ..runtime.cancel import cancel
+
+    cfg = _config(args)
+    for line in cancel(cfg["data_root"], args.episode, args.stage, float(cfg["progress"]["heartbeat_s"])):
+        print(line)
+    print(f"{args.episode}: cancelled")
+    return 0
+
+
+def cmd_make_slideshow(args) -> int:
+    from .slideshow import make_slideshow
+
+    labels = make_slideshow(args.photos, args.out, shot_s=args.shot_s)
+    print(f"wrote {args.out} and {labels}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from ..base.layout import EpisodePaths
+    from .evaluate import load_json, score
+
+    cfg = _config(args)
+    paths = EpisodePaths(Path(cfg["data_root"]), args.episode)
+    result = score(load_json(paths.clusters, "clusters.json (run snakemake cluster_target first)"),
+                   load_json(paths.tracks, "tracks.json"), load_json(args.labels, "labels file"))
+    text = json.dumps(result, indent=1)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    from ..runtime.cancel import stage_names
+
+    p = argparse.ArgumentParser(prog="facepipe", description="Find who is on screen in TV episodes.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp, videos: bool = False):
+        sp.add_argument("--config", "--configfile", dest="config",
+                        help="config file (default: config/config.yaml here, if present)")
+        sp.add_argument("--data-root", help="data root (default: from the config)")
+        if videos:
+            sp.add_argument("--videos-dir", help="folder of episode videos (default: from the config)")
+
+    s = sub.add_parser("status", help="progress of every episode (or the ones named)")
+    s.add_argument("episodes", nargs="*")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--watch", action="store_true",
+                   help="follow live: wait for a run, and stop once every episode seen running has ended")
+    s.add_argument("--interval", type=float, default=1.0, help="seconds between redraws (--watch)")
+    common(s)
+    s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("plan", help="which stages each episode needs, and why (Snakemake's dry run)")
+    s.add_argument("target", nargs="?", default="cluster_target")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--snakefile")
+    s.add_argument("--directory", "-d", help="working directory, as snakemake -d")
+    common(s, videos=True)
+    s.set_defaults(func=cmd_plan)
+
+    s = sub.add_parser("cancel", help="stop an episode's running jobs")
+    s.add_argument("episode")
+    s.add_argument("--stage", choices=stage_names(), help="only the jobs of this rule or step")
+    common(s)
+    s.set_defaults(func=cmd_cancel)
+
+    s = sub.add_parser("make-slideshow", help="turn <person>/<photo> folders into a labelled test episode")
+    s.add_argument("photos")
+    s.add_argument("out")
+    s.add_argument("--shot-s", type=float, default=1.0)
+    s.set_defaults(func=cmd_make_slideshow)
+
+    s = sub.add_parser("eval", help="score an episode's clusters against labels")
+    s.add_argument("episode")
+    s.add_argument("--labels", required=True)
+    s.add_argument("--out", help="also write the scores here (JSON)")
+    common(s)
+    s.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FacepipeError as err:
+        print(f"facepipe: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Scoring clusters against labels: BCubed, Weighted Clustering Purity, NMI.
+
+Labels come as a JSON file with any of:
+- "shots": [{"t0", "t1", "name"}]: each shot's labelled face is its largest, as in a slideshow;
+- "regions": [{"t0", "t1", "box": [x1, y1, x2, y2], "name"}]: who is where when several faces
+  share the screen; a track belongs to the first region that holds its first detection (time
+  within t0..t1 and box centre inside the region's box); tracks in no region are not scored;
+- "tracks": {"<track_id>": "<name>"}: for one particular run.
+Each labelled item is a track; a track the pipeline left unassigned, or a labelled shot with no
+face found, counts as a cluster of its own, so misses cost recall.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from ..base.errors import FacepipeError
+
+
+def _area(box) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def labelled_items(labels: dict, tracks: dict) -> list[tuple[str, int | None]]:
+    """(person, track_id or None) for every labelled item."""
+    items: list[tuple[str, int | None]] = []
+    for tid, name in labels.get("tracks", {}).items():
+        items.append((name, int(tid)))
+    for shot in labels.get("shots", []):
+        best, best_area = None, 0.0
+        for tr in tracks["tracks"]:
+            inside = [d for d in tr["detections"] if shot["t0"] <= d["t"] < shot["t1"]]
+            if inside:
+                area = sum(_area(d["box"]) for d in inside) / len(inside)
+                if area > best_area:
+                    best, best_area = tr["track_id"], area
+        items.append((shot["name"], best))
+    for tr in tracks["tracks"]:
+        region = _region_of(tr["detections"][0], labels.get("regions", []))
+        if region:
+            items.append((region["name"], tr["track_id"]))
+    return items
+
+
+def _region_of(det: dict, regions: list[dict]) -> dict | None:
+    x1, y1, x2, y2 = det["box"]
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    for r in regions:
+        rx1, ry1, rx2, ry2 = r["box"]
+        if r["t0"] <= det["t"] <= r["t1"] and rx1 <= cx <= rx2 and ry1 <= cy <= ry2:
+            return r
+    return None
+
+
+def bcubed(truth: list, pred: list) -> tuple[float, float, float]:
+    n = len(truth)
+    if n == 0:
+        return 0.0, 0.0, 0.0
+    p_sum = r_sum = 0.0
+    for i in range(n):
+        same_pred = [j for j in range(n) if pred[j] == pred[i]]
+        same_true = [j for j in range(n) if truth[j] == truth[i]]
+        both = sum(1 for j in same_pred if truth[j] == truth[i])
+        p_sum += both / len(same_pred)
+        r_sum += both / len(same_true)
+    p, r = p_sum / n, r_sum / n
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def weighted_purity(truth: list, pred: list) -> float:
+    groups: dict = defaultdict(list)
+    for t, p in zip(truth, pred):
+        groups[p].append(t)
+    return sum(Counter(g).most_common(1)[0][1] for g in groups.values()) / max(1, len(truth))
+
+
+def score(clusters: dict, tracks: dict, labels: dict) -> dict:
+    from sklearn.metrics import normalized_mutual_info_score
+
+    cluster_of = {tid: c["cluster_id"] for c in clusters["clusters"] for tid in c["track_ids"]}
+    truth, pred = [], []
+    for k, (name, tid) in enumerate(labelled_items(labels, tracks)):
+        truth.append(name)
+        pred.append(cluster_of[tid] if tid in cluster_of else f"alone-{k}")
+    if not truth:
+        raise FacepipeError("labels file has no shots or tracks; nothing to score")
+    p, r, f = bcubed(truth, pred)
+    people = sorted(set(truth))
+    per_person_clusters = {n: len({pr for t, pr in zip(truth, pred) if t == n}) for n in people}
+    per_cluster_people: dict = defaultdict(set)
+    for t, pr in zip(truth, pred):
+        per_cluster_people[pr].add(t)
+    merged = sorted(((len(v), sorted(v)) for v in per_cluster_people.values() if len(v) > 1), reverse=True)
+    return {
+        "episode": clusters["episode"],
+        "embedder": clusters["embedder"],
+        "items": len(truth),
+        "people": len(people),
+        "clusters": len({p for p in pred if not str(p).startswith("alone-")}),
+        "missed_items": sum(1 for p in pred if str(p).startswith("alone-")),
+        "bcubed_precision": round(p, 4),
+        "bcubed_recall": round(r, 4),
+        "bcubed_f": round(f, 4),
+        "wcp": round(weighted_purity(truth, pred), 4),
+        "nmi": round(float(normalized_mutual_info_score(truth, [str(x) for x in pred])), 4),
+        "worst_split": sorted(per_person_clusters.items(), key=lambda kv: -kv[1])[:3],
+        "worst_merged": [people for _, people in merged[:3]],
+    }
+
+
+def load_json(path: str | Path, what: str) -> dict:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FacepipeError(f"{path}: {what} not found") from None
+    except json.JSONDecodeError as exc:
+        raise FacepipeError(f"{path}: {what} is not valid JSON ({exc.msg})") from None
