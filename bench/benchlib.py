@@ -1,4 +1,5 @@
-"""Shared pieces of facepipe's benchmarks: test media built from ../shared/data, timed runs.
+"""Shared pieces of facepipe's benchmarks: test media built from ../shared/data, timed runs, and
+the stage times Snakemake measured (each rule's benchmark file).
 
 Benchmarks print ratios against a baseline measured in the same run, so the figures compare
 like with like on whatever machine runs them. They are never run as timed tests.
@@ -6,6 +7,7 @@ like with like on whatever machine runs them. They are never run as timed tests.
 
 from __future__ import annotations
 
+import csv
 import os
 import resource
 import subprocess
@@ -13,52 +15,15 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("FACEPIPE_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+from facepipe.base.layout import EpisodePaths
+from facepipe.base.project import ROOT as REPO
+from facepipe.runtime.launch import snakemake_argv
+from facepipe.tools.testmedia import SHARED, make_video, source_frames  # noqa: F401 (the benches' media)
+
 OUT = REPO / "bench" / "out"
 BIN = Path(sys.executable).parent
-
-
-def source_frames(limit: int | None = None):
-    """Frames of the shared clips in turn (hamilton, then the gif): real faces, real cuts."""
-    for name in ("hamilton_clip.mp4", "walking_and_pause.gif"):
-        cap = cv2.VideoCapture(str(SHARED / "videos" / name))
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            yield frame
-        cap.release()
-
-
-def make_video(path: Path, width: int, height: int, seconds: float, fps: float = 29.97) -> Path:
-    """A test episode: the shared clips upscaled to width x height and looped for `seconds`."""
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp-" + path.name)
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    need = int(seconds * fps)
-    written = 0
-    while written < need:
-        for frame in source_frames():
-            h, w = frame.shape[:2]
-            s = min(width / w, height / h)
-            img = cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_LINEAR)
-            canvas = np.zeros((height, width, 3), np.uint8)
-            y, x = (height - img.shape[0]) // 2, (width - img.shape[1]) // 2
-            canvas[y : y + img.shape[0], x : x + img.shape[1]] = img
-            writer.write(canvas)
-            written += 1
-            if written >= need:
-                break
-    writer.release()
-    tmp.rename(path)
-    return path
 
 
 def timed(cmd: list[str], **kwargs) -> tuple[float, subprocess.CompletedProcess]:
@@ -75,13 +40,37 @@ def child_peak_rss_mb() -> float:
 
 
 def snakemake_cmd(workdir: Path, target: str, *extra: str) -> list[str]:
-    return [str(BIN / "snakemake"), target, "-s", str(REPO / "workflow" / "Snakefile"), "-d", str(workdir),
-            "--cores", str(os.cpu_count() or 2), "--configfile", str(workdir / "bench-config.yaml"), *extra]
+    return snakemake_argv(target, workdir=workdir, cores=os.cpu_count() or 2,
+                          configfiles=[workdir / "bench-config.yaml"], extra=extra)
 
 
 def write_config(workdir: Path, videos: Path, **sections) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "bench-config.yaml").write_text(yaml.safe_dump({"videos_dir": str(videos), "data_root": "data", **sections}))
+
+
+def episode(workdir: Path, ep: str) -> EpisodePaths:
+    return EpisodePaths(workdir / "data", ep)
+
+
+def job_benchmarks(workdir: Path, ep: str) -> dict[str, dict]:
+    """Snakemake's benchmark table of each job of an episode (harvest/{ep}/benchmarks/*.tsv):
+    job name (detect_chunk.0, track, ...) -> {"s": seconds, "max_rss": MB, ...}."""
+    out = {}
+    for path in sorted(episode(workdir, ep).benchmarks_dir.glob("*.tsv")):
+        with open(path, newline="") as fh:
+            row = next(csv.DictReader(fh, delimiter="\t"))
+        out[path.stem] = {k: float(v) for k, v in row.items() if k != "h:m:s" and v not in ("", "NA", None)}
+    return out
+
+
+def stage_seconds(workdir: Path, ep: str) -> dict[str, float]:
+    """Seconds per rule of an episode from its benchmark files (detect chunks summed)."""
+    seconds: dict[str, float] = {}
+    for name, row in job_benchmarks(workdir, ep).items():
+        rule = name.split(".", 1)[0]
+        seconds[rule] = seconds.get(rule, 0.0) + row["s"]
+    return seconds
 
 
 def machine() -> str:

@@ -20,15 +20,15 @@ import time
 
 import cv2
 import numpy as np
-import yaml
+from facepipe.base.config import defaults
 
-from benchlib import OUT, REPO, machine, make_video
+from benchlib import OUT, machine, make_video
 
 
 def baseline(video, sample_fps: float, min_score: float):
     from facenet_pytorch import MTCNN
 
-    from facepipe.video import is_sampled
+    from facepipe.base.video import is_sampled
 
     model = MTCNN(keep_all=True, device="cpu")
     cap = cv2.VideoCapture(str(video))
@@ -49,12 +49,11 @@ def baseline(video, sample_fps: float, min_score: float):
 
 def facepipe_detect(video, cfg: dict, workers: int):
     """facepipe's detect stage in a fresh process, as a detect job runs it (`workers` = its threads)."""
-    import os
     import subprocess
     import sys
 
     out = OUT / "bench1-detections.jsonl"
-    code = ("import json, sys; from facepipe.detect import detect_frames; "
+    code = ("import json, sys; from facepipe.stages.detect import detect_frames; "
             "detect_frames(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), workers=int(sys.argv[4]))")
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code, str(video), str(out), json.dumps(cfg), str(workers)], check=True)
@@ -67,7 +66,7 @@ def facepipe_detect(video, cfg: dict, workers: int):
 
 
 def recall(reference: dict, found: dict, min_h: float = 40, min_iou: float = 0.5) -> tuple[float, int]:
-    from facepipe.track import iou_matrix
+    from facepipe.stages.track import iou_matrix
 
     wanted = hit = 0
     for frame, boxes in reference.items():
@@ -86,7 +85,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=120)
     args = ap.parse_args()
-    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["detect"]
+    cfg = defaults()["detect"]
     video = make_video(OUT / f"ep720_{int(args.seconds)}s.mp4", 1280, 720, args.seconds)
     base_faces, base_s = baseline(video, cfg["fps"], cfg["min_score"])
     workers = min(2, os.cpu_count() or 1)  # the detect rule's threads, capped by the machine

@@ -1,7 +1,7 @@
 """Bench 4: peak memory of detect on 1080p video, 2 minutes against 10 minutes.
 
 Frames are streamed, never all held: peak RSS must not grow with the length of the episode.
-Each run is a fresh process (`facepipe.detect.detect_frames` on the whole video); detection is
+Each run is a fresh process (`facepipe.stages.detect.detect_frames` on the whole video); detection is
 sampled at 0.5 frames/s here, since memory does not depend on how many frames are detected
 and every frame is still decoded. Goal: the two peaks within 10 % of each other, under 2 GB.
 
@@ -17,7 +17,7 @@ from benchlib import OUT, machine, make_video
 
 CHILD = """
 import resource, sys
-from facepipe.detect import detect_frames
+from facepipe.stages.detect import detect_frames
 cfg = dict(backend="facenet", device="cpu", fps=0.5, min_face_px=40, min_score=0.9)
 facts = detect_frames(sys.argv[1], sys.argv[2], cfg)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, facts["frame_count"])

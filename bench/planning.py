@@ -14,15 +14,25 @@ import argparse
 import json
 import os
 import shutil
-import time
 
 import cv2
 import numpy as np
 
-from benchlib import BIN, OUT, REPO, machine, snakemake_cmd, timed, write_config
+from benchlib import BIN, OUT, REPO, episode, machine, snakemake_cmd, timed, write_config
 
-OUTPUTS = ["detect_chunks/chunk0.jsonl", "detect_chunks/chunk0.json", "detections.jsonl", "video.json",
-           "tracks.json", "stills/manifest.json", "embeddings.npz", "clusters.json", "clusters.jpg"]
+# Every output of an episode, in the order the stages write them (stills: its manifest).
+OUTPUTS = ["detect_chunk", "detect_chunk_info", "detections", "video_info", "tracks", "stills_manifest", "embeddings",
+           "clusters", "contact_sheet"]
+
+
+def output_path(paths, name: str):
+    if name == "detect_chunk":
+        return paths.detect_chunk(0)
+    if name == "detect_chunk_info":
+        return paths.detect_chunk_info(0)
+    if name == "stills_manifest":
+        return paths.stills_dir / "manifest.json"
+    return getattr(paths, name)
 
 
 def stand_in_videos(folder, n: int):
@@ -45,13 +55,13 @@ def stand_in_outputs(workdir, videos):
     sources = [*videos.iterdir(), *(REPO / "scripts").glob("*.py")]
     stamp = max(p.stat().st_mtime for p in sources) + 1
     for video in sorted(videos.iterdir()):
-        h = workdir / "data/harvest" / video.stem
-        for k, rel in enumerate(OUTPUTS):
-            path = h / rel
+        paths = episode(workdir, video.stem)
+        for k, name in enumerate(OUTPUTS):
+            path = output_path(paths, name)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("{}")
             os.utime(path, (stamp + k, stamp + k))
-        os.utime(h / "stills", (stamp + 5, stamp + 5))
+        os.utime(paths.stills_dir, (stamp + 5, stamp + 5))
 
 
 def best_of(n: int, cmd):

@@ -1,17 +1,17 @@
 """Identity quality ablation: clustering method x embedder x threshold on labelled episodes.
 
-Builds the lfw10 and johns slideshows (facepipe.slideshow) in a work folder beside a link to
+Builds the lfw10 and johns slideshows (facepipe.tools.slideshow) in a work folder beside a link to
 hamilton_clip.mp4 (labelled by region in tests/labels/hamilton_clip.labels.json), runs the real
 pipeline once per embedder (the snakemake CLI of this venv), then re-clusters the saved tracks and
-embeddings in-process for each method and threshold and scores them (facepipe.evaluate). It also
-measures naming (facepipe.naming's two passes, by distance and by elimination) at the default
+embeddings in-process for each method and threshold and scores them (facepipe.tools.evaluate). It also
+measures naming (facepipe.stages.cluster.naming's two passes, by distance and by elimination) at the default
 clustering: on a slideshow each person's first photo is their reference and every cluster, less
 the track of that photo, is compared with the references; on hamilton_clip the references are the
 shared reference photos.
 
     python bench/quality_ablation.py [--workdir DIR] [--embedders dlib facenet]
 
-Prints markdown tables; README "Quality" holds the figures and the defaults chosen from them.
+Prints markdown tables; docs/quality.md holds the figures and the defaults chosen from them.
 A work folder that already holds a finished run is reused (Snakemake has nothing to redo).
 """
 
@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -31,16 +29,17 @@ from typing import Iterable
 import numpy as np
 import yaml
 
-from facepipe.cluster import DEFAULT_THRESHOLDS, METHODS, cluster_tracks, load_embeddings
-from facepipe.embedders import facenet_weight_candidates, find_facenet_weights
-from facepipe.errors import FacepipeError
-from facepipe.evaluate import labelled_items, score
-from facepipe.naming import (DEFAULT_NAME_THRESHOLDS, ELIMINATION, cluster_distances, load_references,
-                             name_by_distance, name_by_elimination)
-from facepipe.slideshow import make_slideshow
+from facepipe.base.config import defaults
+from facepipe.base.errors import FacepipeError
+from facepipe.stages.cluster import DEFAULT_THRESHOLDS, METHODS, cluster_tracks, load_embeddings, load_references
+from facepipe.stages.cluster.naming import (DEFAULT_NAME_THRESHOLDS, ELIMINATION, cluster_distances,
+                                            name_by_distance, name_by_elimination)
+from facepipe.stages.embed.embedders import facenet_weight_candidates, find_facenet_weights
+from facepipe.tools.evaluate import labelled_items, score
+from facepipe.tools.slideshow import make_slideshow
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("FACEPIPE_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+from benchlib import REPO, SHARED, episode, snakemake_cmd, timed
+
 SLIDESHOWS = {"lfw10": SHARED / "faces" / "lfw10", "johns": SHARED / "faces" / "johns"}
 SETS = [*SLIDESHOWS, "hamilton_clip"]
 HAMILTON_LABELS = REPO / "tests" / "labels" / "hamilton_clip.labels.json"
@@ -74,23 +73,21 @@ def build_slideshows(work: Path) -> Path:
 
 
 def run_pipeline(work: Path, videos: Path, embedder: str) -> Path:
+    """One default run of the pipeline with `embedder`; returns its work folder."""
     run = work / embedder
     run.mkdir(exist_ok=True)
-    cfg = run / "ablation-config.yaml"
-    cfg.write_text(yaml.safe_dump({"videos_dir": str(videos), "data_root": "data", "embed": {"embedder": embedder}}))
-    cmd = [str(Path(sys.executable).parent / "snakemake"), "cluster_target", "-s", str(REPO / "workflow" / "Snakefile"),
-           "-d", str(run), "--cores", "2", "--configfile", str(cfg)]
+    (run / "bench-config.yaml").write_text(yaml.safe_dump({"videos_dir": str(videos), "data_root": "data",
+                                                           "embed": {"embedder": embedder}}))
     print(f"running the pipeline with {embedder} in {run} ...", file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"snakemake failed for {embedder}:\n{proc.stderr[-4000:]}")
-    return run / "data" / "harvest"
+    timed(snakemake_cmd(run, "cluster_target"))
+    return run
 
 
-def load_set(harvest: Path, work: Path, name: str) -> tuple[dict, dict, dict]:
-    tracks = json.loads((harvest / name / "tracks.json").read_text())
+def load_set(run: Path, work: Path, name: str) -> tuple[dict, dict, dict]:
+    paths = episode(run, name)
+    tracks = json.loads(paths.tracks.read_text())
     labels = json.loads((work / f"{name}.labels.json" if name in SLIDESHOWS else HAMILTON_LABELS).read_text())
-    return tracks, load_embeddings(harvest / name / "embeddings.npz"), labels
+    return tracks, load_embeddings(paths.embeddings), labels
 
 
 def sweep_clustering(data: dict, embedder: str) -> dict:
@@ -129,7 +126,7 @@ def slideshow_references(work: Path, name: str, tracks: dict, labels: dict) -> t
 
 
 def name_distances(data: dict, work: Path, embedder: str, method: str, threshold: float) -> dict:
-    """Set -> (reference names, cluster x name distances as facepipe.naming.cluster_distances
+    """Set -> (reference names, cluster x name distances as facepipe.stages.cluster.naming.cluster_distances
     measures them, each cluster's labelled person), clustered with `method` at `threshold`.
     Held-out tracks (a slideshow's reference photos) are left out of their clusters, and clusters
     left with no labelled track are dropped."""
@@ -139,7 +136,7 @@ def name_distances(data: dict, work: Path, embedder: str, method: str, threshold
             refs_dir, held_out = slideshow_references(work, name, tracks, labels)
         else:
             refs_dir, held_out = HAMILTON_REFERENCES, set()
-        refs = load_references(refs_dir, {"embedder": embedder, "device": "cpu"})
+        refs = load_references(refs_dir, {"embedder": embedder, "device": "cpu"}, defaults()["stills"]["margin"])
         person_of = {tid: person for person, tid in labelled_items(labels, tracks) if tid is not None}
         result = cluster_tracks(tracks, emb, {**CLUSTER_CFG, "method": method, "threshold": threshold})
         clusters, people = [], []
@@ -155,7 +152,7 @@ def name_distances(data: dict, work: Path, embedder: str, method: str, threshold
 
 
 def apply_rule(dist: np.ndarray, names: list[str], threshold: float, elimination: tuple | None) -> dict:
-    """Cluster index -> (name, distance, pass), as facepipe.naming.name_clusters names them."""
+    """Cluster index -> (name, distance, pass), as facepipe.stages.cluster.naming.name_clusters names them."""
     named = name_by_distance(dist, names, threshold)
     return name_by_elimination(dist, names, named, *elimination) if elimination else named
 
@@ -167,7 +164,7 @@ def named_count(dist: np.ndarray, names: list[str], rule: tuple, rows: Iterable[
 
 
 def naming_cells(names: list[str], dist: np.ndarray, people: list[str], rule: tuple) -> str:
-    """"right, wrong, stranger, alone" of one set under `rule` (README "Quality")."""
+    """"right, wrong, stranger, alone" of one set under `rule` (docs/quality.md)."""
     named = apply_rule(dist, names, *rule)
     everyone = range(len(names))
     known = [i for i, p in enumerate(people) if p in names]
@@ -187,7 +184,7 @@ def naming_cells(names: list[str], dist: np.ndarray, people: list[str], rule: tu
 def naming_rows(dists: dict, embedder: str) -> list[str]:
     rows = []
     for threshold, elimination in NAME_GRID[embedder]:
-        # bold: the defaults, as README "Quality" marks them
+        # bold: the defaults, as docs/quality.md marks them
         bold = threshold == DEFAULT_NAME_THRESHOLDS[embedder] and elimination in (None, ELIMINATION.get(embedder))
         cells = [f"**{threshold}**" if bold else f"{threshold}"]
         if elimination is None:
@@ -232,8 +229,8 @@ def main() -> int:
                 main_rows += [f"| {m} | facenet | {s} | - | {why} | | | |" for m in METHODS for s in SETS]
                 name_tables["facenet"] = [f"| - | - | {why} | | |"]
                 continue
-        harvest = run_pipeline(work, videos, embedder)
-        data = {name: load_set(harvest, work, name) for name in SETS}
+        run = run_pipeline(work, videos, embedder)
+        data = {name: load_set(run, work, name) for name in SETS}
         scores = sweep_clustering(data, embedder)
         for method in METHODS:
             best = best_threshold(scores, method, embedder)
