@@ -31,7 +31,7 @@ def run_copy(built_run, tmp_path) -> Path:
 
 def _slideshow(tmp_path_factory, photos: str) -> tuple[Path, Path]:
     """A shared photo set as a test episode `<photos>.mp4`: (videos folder, labels file)."""
-    from facepipe.slideshow import make_slideshow
+    from facepipe.tools.slideshow import make_slideshow
 
     videos = tmp_path_factory.mktemp(f"{photos}-videos")
     labels = make_slideshow(SHARED / "faces" / photos, videos / f"{photos}.mp4")
@@ -50,3 +50,18 @@ def lfw_slideshow(tmp_path_factory) -> tuple[Path, Path]:
 def johns_slideshow(tmp_path_factory) -> tuple[Path, Path]:
     """The johns face chips (5 people x 11) as a test episode: (videos folder, labels file)."""
     return _slideshow(tmp_path_factory, "johns")
+
+
+@pytest.fixture(scope="session")
+def slideshow_run(lfw_slideshow, johns_slideshow, tmp_path_factory) -> Path:
+    """Both slideshows built in one default `snakemake cluster_target` (the workdir, whose
+    `videos` folder links them), once per test session."""
+    work = tmp_path_factory.mktemp("slideshows")
+    videos = work / "videos"
+    videos.mkdir()
+    for folder, _labels in (lfw_slideshow, johns_slideshow):
+        for video in folder.iterdir():
+            (videos / video.name).symlink_to(video)
+    write_config(work, videos)
+    snakemake(work, "cluster_target")
+    return work

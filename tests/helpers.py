@@ -11,10 +11,11 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEFILE = REPO / "workflow" / "Snakefile"
-SHARED = Path(os.environ.get("FACEPIPE_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
-SHARED_VIDEOS = SHARED / "videos"
+from facepipe.base.layout import EpisodePaths
+from facepipe.base.project import ROOT as REPO  # noqa: F401 (for the tests)
+from facepipe.runtime.launch import snakemake_argv
+from facepipe.tools.testmedia import SHARED, SHARED_VIDEOS  # noqa: F401 (for the tests)
+
 BIN = Path(sys.executable).parent
 
 
@@ -27,10 +28,19 @@ def write_config(workdir: Path, videos_dir: Path, **sections) -> Path:
     return path
 
 
+def snakemake_cmd(workdir: Path, *args: str) -> list[str]:
+    """The snakemake CLI on the project's workflow in `workdir` (which holds .snakemake/)."""
+    return snakemake_argv(*args, workdir=workdir, cores=2, configfiles=[workdir / "test-config.yaml"])
+
+
+def paths(workdir: Path, ep: str) -> EpisodePaths:
+    """Where an episode's files are in a test run's data root (`data` under the workdir)."""
+    return EpisodePaths(workdir / "data", ep)
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 900, env: dict | None = None):
-    """Run the snakemake CLI on the project's workflow in `workdir` (which holds .snakemake/)."""
-    cmd = [str(BIN / "snakemake"), *args, "-s", str(SNAKEFILE), "-d", str(workdir), "--cores", "2",
-           "--configfile", str(workdir / "test-config.yaml")]
+    """Run the snakemake CLI on the project's workflow in `workdir`."""
+    cmd = snakemake_cmd(workdir, *args)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
@@ -68,8 +78,7 @@ def copy_workdir(src: Path, dst: Path) -> Path:
 
 def start_snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
     """Start the workflow in the background (for tests that watch or interrupt a live run)."""
-    cmd = [str(BIN / "snakemake"), *args, "-s", str(SNAKEFILE), "-d", str(workdir), "--cores", "2",
-           "--configfile", str(workdir / "test-config.yaml")]
+    cmd = snakemake_cmd(workdir, *args)
     log = open(workdir / "background-run.log", "w")
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
                             start_new_session=True)
@@ -110,3 +119,31 @@ def read_json(path: Path):
         return json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return None
+
+
+def ffmpeg(*args: str) -> None:
+    """Run the ffmpeg binary that imageio-ffmpeg ships (a test dependency)."""
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *args], check=True)
+
+
+def truncated_copy(dst: Path, fraction: float, index_first: bool) -> Path:
+    """The first `fraction` of hamilton_clip.mp4 as a download cut short. The shared file keeps its
+    index (moov) at the end, so a cut copy has none and cannot be opened; with index_first, a copy
+    remuxed with the index at the front (faststart), whose cut copy decodes up to the cut."""
+    src = SHARED_VIDEOS / "hamilton_clip.mp4"
+    if index_first:
+        src = dst.with_name(".faststart-" + dst.name)  # hidden: never taken for an episode
+        ffmpeg("-i", str(SHARED_VIDEOS / "hamilton_clip.mp4"), "-c", "copy", "-movflags", "+faststart", str(src))
+    whole = src.read_bytes()
+    dst.write_bytes(whole[: int(len(whole) * fraction)])
+    return dst
+
+
+def job_benchmark(workdir: Path, ep: str, rule: str, chunk: int | None = None) -> dict:
+    """Snakemake's benchmark table of one job (its time, and the peak memory of its processes)."""
+    import csv
+
+    with open(paths(workdir, ep).benchmark(rule, chunk), newline="") as fh:
+        return next(csv.DictReader(fh, delimiter="\t"))

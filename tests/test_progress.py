@@ -10,19 +10,13 @@ import signal
 import subprocess
 import time
 
-import pytest
 
-from facepipe.layout import EpisodePaths
-from facepipe.registry import Registry
-from helpers import (SHARED_VIDEOS, facepipe, jobs, read_json, snakemake, start_snakemake, videos_with,
+from facepipe.runtime.registry import Registry
+from helpers import (BIN, SHARED_VIDEOS, facepipe, jobs, paths, read_json, snakemake, start_snakemake, videos_with,
                      wait_for, write_config)
 from progress_sampler import StateSampler
 
 BANDS = {"Detect": (0.0, 0.5), "Track": (0.5, 0.7), "Stills": (0.7, 0.75), "Cluster": (0.75, 1.0)}
-
-
-def paths(workdir, ep):
-    return EpisodePaths(workdir / "data", ep)
 
 
 def history(workdir, ep):
@@ -127,9 +121,9 @@ def test_corrupted_video_ends_in_error_naming_the_file_then_succeeds_once_replac
 
 def _churn(args):
     data_root, worker, cycles = args
-    reg = Registry(data_root, "RHOBH_S05_E03_11062025")
+    reg = Registry(data_root, "RHOBH_S05_E03_11062025", heartbeat_s=5)
     for k in range(cycles):
-        reg.register_job(f"w{worker}", f"job{worker}_{k}")
+        reg.register_job(f"w{worker}", f"job{worker}_{k}", rule="detect")
         with reg.edit() as data:
             data["counter"] = data.get("counter", 0) + 1
         reg.clear_job(f"w{worker}")
@@ -144,12 +138,12 @@ def test_sixteen_processes_on_one_registry_lose_no_update(tmp_path):
 
 
 def test_damaged_registry_is_reported_and_repaired_by_the_next_writer(tmp_path):
-    reg = Registry(tmp_path, "Ep_1")
+    reg = Registry(tmp_path, "Ep_1", heartbeat_s=5)
     reg.path.parent.mkdir(parents=True)
     reg.path.write_text('{"active_jobs": {"clu')
     data, problem = reg.read()
     assert problem and "damaged" in problem and str(reg.path) in problem
-    reg.register_job("detect", "detect_Ep_1")
+    reg.register_job("detect", "detect_Ep_1", rule="detect")
     assert json.loads(reg.path.read_text())["jobs"]["detect"]["job_id"] == "detect_Ep_1"
 
 
@@ -158,9 +152,9 @@ def test_entry_of_a_dead_process_is_stale_shown_by_status_and_cleared_by_the_nex
     write_config(tmp_path, videos_with(tmp_path, "walking_and_pause.gif"))
     dead = subprocess.Popen(["true"])
     dead.wait()
-    reg = Registry(tmp_path / "data", ep)
+    reg = Registry(tmp_path / "data", ep, heartbeat_s=5)
     with reg.edit() as data:
-        data["jobs"]["detect"] = {"job_id": f"detect_{ep}", "pid": dead.pid, "host": os.uname().nodename,
+        data["jobs"]["detect"] = {"job_id": f"detect_{ep}", "rule": "detect", "pid": dead.pid, "host": os.uname().nodename,
                                   "pid_start_time": 1, "started_at": "2026-01-01T00:00:00Z",
                                   "heartbeat_at": "2026-01-01T00:00:00Z"}
     status = json.loads(facepipe("status", ep, "--json", "--data-root", str(tmp_path / "data")).stdout)
@@ -221,7 +215,7 @@ def test_cancel_stops_the_running_job_and_the_next_run_redoes_it(tmp_path, lfw_s
     write_config(tmp_path, videos)
     run = start_snakemake(tmp_path, "cluster_target")
     try:
-        job = wait_for(lambda: (read_json(paths(tmp_path, ep).runtime) or {}).get("jobs", {}).get("detect_chunk0"),
+        job = wait_for(lambda: (read_json(paths(tmp_path, ep).runtime) or {}).get("jobs", {}).get("detect_chunk.0"),
                        what="detect to register")
         wait_for(lambda: ((read_json(paths(tmp_path, ep).pipeline_state) or {}).get("done") or 0) > 0,
                  what="detect to report frames")
@@ -241,12 +235,12 @@ def test_cancel_stops_the_running_job_and_the_next_run_redoes_it(tmp_path, lfw_s
 def test_cancel_never_signals_a_process_that_is_not_the_registered_job(tmp_path):
     bystander = subprocess.Popen(["sleep", "60"])
     try:
-        from facepipe.procinfo import start_time
+        from facepipe.runtime.procinfo import start_time
 
-        reg = Registry(tmp_path, "Ep_2")
+        reg = Registry(tmp_path, "Ep_2", heartbeat_s=5)
         for start, expect in ((start_time(bystander.pid) + 1, "already ended"), (start_time(bystander.pid), "not the registered")):
             with reg.edit() as data:
-                data["jobs"]["detect"] = {"job_id": "detect_Ep_2", "pid": bystander.pid, "host": os.uname().nodename,
+                data["jobs"]["detect"] = {"job_id": "detect_Ep_2", "rule": "detect", "pid": bystander.pid, "host": os.uname().nodename,
                                           "pid_start_time": start, "started_at": "x", "heartbeat_at": "x"}
             out = facepipe("cancel", "Ep_2", "--data-root", str(tmp_path), check=False)
             assert expect in out.stdout + out.stderr
@@ -254,3 +248,25 @@ def test_cancel_never_signals_a_process_that_is_not_the_registered_job(tmp_path)
     finally:
         bystander.send_signal(signal.SIGKILL)
         bystander.wait()
+
+
+def test_a_watcher_started_before_the_run_waits_for_it_and_follows_it_to_the_end(tmp_path):
+    from facepipe.runtime.progress import PipelineState
+
+    data_root = tmp_path / "data"  # nothing there yet: the run has not started
+    watcher = subprocess.Popen([str(BIN / "facepipe"), "status", "--watch", "--json", "--interval", "0.2",
+                                "--data-root", str(data_root)], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)
+        assert watcher.poll() is None, "the watcher exited before any run started"
+        state = PipelineState(data_root, "Ep_1")
+        state.update(run_id="r", status="running", current_step="Detect", pct=0.2, eta_s=42.0, message="Detecting")
+        time.sleep(1)
+        assert watcher.poll() is None, "the watcher exited while the run was going"
+        state.update(run_id="r", status="done", pct=1.0, eta_s=0, message="Clustering complete")
+        out, _ = watcher.communicate(timeout=30)
+    finally:
+        watcher.kill()
+    frames = [json.loads(line) for line in out.splitlines()]
+    assert frames[0] == [] and any(f and f[0]["state"]["eta_s"] == 42.0 for f in frames)
+    assert frames[-1][0]["state"]["status"] == "done" and watcher.returncode == 0

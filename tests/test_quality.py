@@ -9,35 +9,33 @@ import cv2
 import numpy as np
 import pytest
 
-from facepipe.cluster import METHODS, cannot_link, cluster_tracks, load_embeddings
-from facepipe.embedders import find_facenet_weights
-from facepipe.errors import FacepipeError
-from facepipe.evaluate import labelled_items, score
-from facepipe.naming import load_references, name_by_distance, name_by_elimination, person_name
-from facepipe.slideshow import labelled_photos
-from helpers import SHARED, copy_workdir, facepipe, jobs, snakemake, videos_with, write_config
+from facepipe.base.errors import FacepipeError
+from facepipe.stages.cluster import METHODS, cluster_tracks, load_embeddings, load_references
+from facepipe.stages.cluster.grouping import cannot_link
+from facepipe.stages.cluster.naming import name_by_distance, name_by_elimination, person_name
+from facepipe.stages.embed.embedders import find_facenet_weights
+from facepipe.tools.evaluate import labelled_items, score
+from facepipe.tools.slideshow import labelled_photos
+from helpers import SHARED, copy_workdir, facepipe, jobs, paths, snakemake, videos_with, write_config
 
 SETS = ("lfw10", "johns")
 REFERENCES = SHARED / "faces" / "reference"
 
 # Who is where in hamilton_clip.mp4, checked by eye on the stills of every track.
 HAMILTON_LABELS = Path(__file__).parent / "labels" / "hamilton_clip.labels.json"
-# The people of the clip with a reference, all named (README "Quality", dlib): Lin-Manuel Miranda by
+# The people of the clip with a reference, all named (docs/quality.md, dlib): Lin-Manuel Miranda by
 # distance (0.022); Alex Lacamoire (face 33 px high, 0.092) and Obama (seen only in profile, 0.118,
 # yet 0.112 from Alex Lacamoire's photo) beyond that threshold, by elimination. Biden is not in it.
 HAMILTON_NAMED = {"alex-lacamoire", "lin-manuel-miranda", "obama"}
 
 
-def harvest(work: Path, ep: str) -> Path:
-    return work / "data" / "harvest" / ep
-
-
 def read(work: Path, ep: str, name: str) -> dict:
-    return json.loads((harvest(work, ep) / name).read_text())
+    """A JSON output of a run by its layout name (tracks, clusters)."""
+    return json.loads(getattr(paths(work, ep), name).read_text())
 
 
 def scores(work: Path, ep: str, labels: Path) -> dict:
-    return score(read(work, ep, "clusters.json"), read(work, ep, "tracks.json"), json.loads(labels.read_text()))
+    return score(read(work, ep, "clusters"), read(work, ep, "tracks"), json.loads(labels.read_text()))
 
 
 def assert_people_found(result: dict, photos: Path) -> None:
@@ -47,17 +45,9 @@ def assert_people_found(result: dict, photos: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def slideshows(lfw_slideshow, johns_slideshow, tmp_path_factory) -> tuple[Path, dict]:
+def slideshows(slideshow_run, lfw_slideshow, johns_slideshow) -> tuple[Path, dict]:
     """Both slideshows built in one default run: (workdir, {episode: labels file})."""
-    work = tmp_path_factory.mktemp("quality")
-    videos = work / "videos"
-    videos.mkdir()
-    for folder, _labels in (lfw_slideshow, johns_slideshow):
-        for video in folder.iterdir():
-            (videos / video.name).symlink_to(video)
-    write_config(work, videos)
-    snakemake(work, "cluster_target")
-    return work, {"lfw10": lfw_slideshow[1], "johns": johns_slideshow[1]}
+    return slideshow_run, {"lfw10": lfw_slideshow[1], "johns": johns_slideshow[1]}
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +67,7 @@ def test_default_clustering_finds_the_people_and_eval_prints_and_writes_the_scor
     printed = json.loads(proc.stdout)
     print(f"{ep} agglomerative:", json.dumps(printed))
     assert printed == json.loads(out.read_text())
-    assert read(work, ep, "clusters.json")["method"] == "agglomerative"
+    assert read(work, ep, "clusters")["method"] == "agglomerative"
     assert_people_found(printed, SHARED / "faces" / ep)
 
 
@@ -87,7 +77,7 @@ def test_dbscan_reruns_only_cluster_and_finds_the_people(slideshows, tmp_path):
     write_config(run, work / "videos", cluster={"method": "dbscan"})
     assert jobs(snakemake(run, "cluster_target")) == {("cluster", ep) for ep in SETS}
     for ep in SETS:
-        assert read(run, ep, "clusters.json")["method"] == "dbscan"
+        assert read(run, ep, "clusters")["method"] == "dbscan"
         result = scores(run, ep, labels[ep])
         print(f"{ep} dbscan:", json.dumps(result))
         assert_people_found(result, SHARED / "faces" / ep)
@@ -109,7 +99,7 @@ def test_facenet_finds_the_people_when_its_weights_are_there(slideshows, tmp_pat
 @pytest.mark.parametrize("method", METHODS)
 def test_untrusted_tracks_are_left_unassigned_by_both_methods(slideshows, method):
     work, _labels = slideshows
-    tracks, emb = read(work, "lfw10", "tracks.json"), load_embeddings(harvest(work, "lfw10") / "embeddings.npz")
+    tracks, emb = read(work, "lfw10", "tracks"), load_embeddings(paths(work, "lfw10").embeddings)
     best = {tr["track_id"]: float(emb["quality"][emb["track_ids"] == tr["track_id"]].max()) for tr in tracks["tracks"]}
     cut = float(np.median(list(best.values())))
     result = cluster_tracks(tracks, emb, {"method": method, "min_track_detections": 2, "min_quality": cut})
@@ -125,8 +115,8 @@ def test_untrusted_tracks_are_left_unassigned_by_both_methods(slideshows, method
 
 @pytest.mark.parametrize("method", METHODS)
 def test_tracks_sharing_a_frame_never_share_a_cluster_in_either_method(hamilton_named, method):
-    tracks = read(hamilton_named, "hamilton_clip", "tracks.json")
-    emb = load_embeddings(harvest(hamilton_named, "hamilton_clip") / "embeddings.npz")
+    tracks = read(hamilton_named, "hamilton_clip", "tracks")
+    emb = load_embeddings(paths(hamilton_named, "hamilton_clip").embeddings)
     # so loose a threshold that, without the rule, every track would join one cluster
     result = cluster_tracks(tracks, emb, {"method": method, "threshold": 1.9, "min_track_detections": 1,
                                           "min_quality": 0})
@@ -140,8 +130,8 @@ def test_tracks_sharing_a_frame_never_share_a_cluster_in_either_method(hamilton_
 
 
 def test_references_name_the_clusters_of_the_people_they_show(hamilton_named):
-    clusters = read(hamilton_named, "hamilton_clip", "clusters.json")
-    tracks = read(hamilton_named, "hamilton_clip", "tracks.json")
+    clusters = read(hamilton_named, "hamilton_clip", "clusters")
+    tracks = read(hamilton_named, "hamilton_clip", "tracks")
     person_of = {tid: name for name, tid in labelled_items(json.loads(HAMILTON_LABELS.read_text()), tracks)}
     named = [c for c in clusters["clusters"] if "name" in c]
     print("hamilton names:", [(c["cluster_id"], c["name"], c["named_by"], c["name_distance"], c["track_ids"])
@@ -161,7 +151,7 @@ def test_references_name_the_clusters_of_the_people_they_show(hamilton_named):
         by_name.setdefault(c["name"], []).append(c["cluster_id"])
     assert refs["possible_splits"] == [{"name": n, "cluster_ids": ids} for n, ids in sorted(by_name.items())
                                        if len(ids) > 1]
-    assert (harvest(hamilton_named, "hamilton_clip") / "clusters.jpg").stat().st_size > 0
+    assert paths(hamilton_named, "hamilton_clip").contact_sheet.stat().st_size > 0
 
 
 def test_eval_scores_an_episode_labelled_by_region(hamilton_named, tmp_path):
@@ -170,7 +160,7 @@ def test_eval_scores_an_episode_labelled_by_region(hamilton_named, tmp_path):
                     str(hamilton_named / "data"), "--out", str(out))
     result = json.loads(out.read_text())
     assert json.loads(proc.stdout) == result
-    tracks = read(hamilton_named, "hamilton_clip", "tracks.json")["tracks"]
+    tracks = read(hamilton_named, "hamilton_clip", "tracks")["tracks"]
     assert result["items"] == len(tracks) and result["people"] == 6
     assert result["bcubed_f"] >= 0.95 and result["wcp"] >= 0.95, result
 
@@ -184,11 +174,11 @@ def test_a_changed_reference_folder_reruns_only_cluster(hamilton_named, tmp_path
             (refs / photo.name).symlink_to(photo)
     write_config(run, hamilton_named / "videos", cluster={"references": str(refs)})
     assert jobs(snakemake(run, "cluster_target")) == {("cluster", "hamilton_clip")}
-    assert "biden" not in read(run, "hamilton_clip", "clusters.json")["references"]["names"]
+    assert "biden" not in read(run, "hamilton_clip", "clusters")["references"]["names"]
     assert jobs(snakemake(run, "cluster_target", "-n")) == set()
     (refs / "biden.jpg").symlink_to(REFERENCES / "biden.jpg")
     assert jobs(snakemake(run, "cluster_target")) == {("cluster", "hamilton_clip")}
-    assert "biden" in read(run, "hamilton_clip", "clusters.json")["references"]["unmatched"]
+    assert "biden" in read(run, "hamilton_clip", "clusters")["references"]["unmatched"]
 
 
 def test_a_missing_reference_folder_stops_the_run_naming_it(hamilton_named, tmp_path):
@@ -207,12 +197,12 @@ def test_a_reference_photo_without_a_face_is_skipped_with_a_warning(tmp_path):
     blank = refs / "nobody.jpg"
     cv2.imwrite(str(blank), np.full((200, 200, 3), 127, np.uint8))
     warnings: list[str] = []
-    found = load_references(refs, {"embedder": "dlib"}, warn=warnings.append)
+    found = load_references(refs, {"embedder": "dlib"}, 0.4, warn=warnings.append)
     assert list(found) == ["obama"]
     assert len(warnings) == 1 and str(blank) in warnings[0] and "no face found" in warnings[0]
     (refs / "obama" / "a.jpg").unlink()
     with pytest.raises(FacepipeError, match="no face found in any reference photo"):
-        load_references(refs, {"embedder": "dlib"}, warn=warnings.append)
+        load_references(refs, {"embedder": "dlib"}, 0.4, warn=warnings.append)
 
 
 def test_a_trailing_number_names_the_same_person():

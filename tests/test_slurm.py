@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (REPO, SHARED_VIDEOS, facepipe, jobs, read_json, snakemake, start_snakemake, wait_for,
+from helpers import (REPO, SHARED_VIDEOS, facepipe, paths, read_json, snakemake, start_snakemake, wait_for,
                      write_config)
 
 pytestmark = pytest.mark.slurm
@@ -83,7 +83,7 @@ def test_every_rule_goes_through_sbatch_and_matches_a_local_run(slurm, built_run
         (videos / v.name).symlink_to(v)
     (videos / "broken_ep.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom cut off mid-download")
     write_config(tmp_path, videos)
-    sampler = RegistrySampler(tmp_path / "data" / "episodes" / "hamilton_clip" / "runtime.json")
+    sampler = RegistrySampler(paths(tmp_path, "hamilton_clip").runtime)
     sampler.start()
     proc = snakemake(tmp_path, "cluster_target", "--profile", SLURM_PROFILE, *FAST_POLL, check=False, timeout=1200)
     sampler.stop()
@@ -95,22 +95,22 @@ def test_every_rule_goes_through_sbatch_and_matches_a_local_run(slurm, built_run
             assert len(sent.get((rule, ep), [])) == 1, f"{rule} of {ep} was not submitted once: {sent}"
         states = sacct_states([i for (r, e), ids in sent.items() if e == ep for i in ids])
         assert set(states.values()) == {"COMPLETED"}, states
-        for name in ("detections.jsonl", "tracks.json", "clusters.json"):
-            assert (tmp_path / "data/harvest" / ep / name).read_text() == (built_run / "data/harvest" / ep / name).read_text()
-        state = json.loads((tmp_path / "data/harvest" / ep / "diagnostics/pipeline_state.json").read_text())
+        for name in ("detections", "tracks", "clusters"):
+            assert getattr(paths(tmp_path, ep), name).read_text() == getattr(paths(built_run, ep), name).read_text()
+        state = json.loads(paths(tmp_path, ep).pipeline_state.read_text())
         assert state["status"] == "done"
-        reg = json.loads((tmp_path / "data/episodes" / ep / "runtime.json").read_text())
+        reg = json.loads(paths(tmp_path, ep).runtime.read_text())
         assert not reg["jobs"] and not reg["runs"] and not reg["active_jobs"]
     hamilton_ids = {i for (r, e), ids in sent.items() if e == "hamilton_clip" for i in ids}
     assert sampler.slurm_ids and sampler.slurm_ids <= hamilton_ids, (sampler.slurm_ids, hamilton_ids)
     progress = [json.loads(line) for line in
-                (tmp_path / "data/harvest/hamilton_clip/diagnostics/progress.jsonl").read_text().splitlines()]
+                paths(tmp_path, "hamilton_clip").progress_log.read_text().splitlines()]
     assert {s.get("slurm_job_id") for s in progress if s.get("slurm_job_id")} <= hamilton_ids
 
-    broken = json.loads((tmp_path / "data/harvest/broken_ep/diagnostics/pipeline_state.json").read_text())
+    broken = json.loads(paths(tmp_path, "broken_ep").pipeline_state.read_text())
     assert broken["status"] == "error" and "broken_ep.mp4" in broken["message"]
     assert broken["message"].startswith("Auto-run failed: ")
-    reg = json.loads((tmp_path / "data/episodes/broken_ep/runtime.json").read_text())
+    reg = json.loads(paths(tmp_path, "broken_ep").runtime.read_text())
     assert not reg["jobs"] and not reg["runs"]
 
 
@@ -119,7 +119,7 @@ def test_cancel_of_a_running_slurm_job(slurm, lfw_slideshow, tmp_path):
     write_config(tmp_path, videos)
     run = start_snakemake(tmp_path, "cluster_target", "--profile", SLURM_PROFILE, *FAST_POLL)
     try:
-        entry = wait_for(lambda: (read_json(tmp_path / "data/episodes/lfw10/runtime.json") or {}).get("jobs", {}).get("detect_chunk0"),
+        entry = wait_for(lambda: (read_json(paths(tmp_path, "lfw10").runtime) or {}).get("jobs", {}).get("detect_chunk.0"),
                          timeout=300, what="the detect chunk to start on the cluster")
         job = entry["slurm_job_id"]
         assert job
@@ -129,35 +129,35 @@ def test_cancel_of_a_running_slurm_job(slurm, lfw_slideshow, tmp_path):
                  timeout=60, what="the job to leave squeue")
     finally:
         run.wait(timeout=300)
-    state = json.loads((tmp_path / "data/harvest/lfw10/diagnostics/pipeline_state.json").read_text())
+    state = json.loads(paths(tmp_path, "lfw10").pipeline_state.read_text())
     assert state["status"] == "cancelled"
-    reg = json.loads((tmp_path / "data/episodes/lfw10/runtime.json").read_text())
+    reg = json.loads(paths(tmp_path, "lfw10").runtime.read_text())
     assert not reg["jobs"] and not reg["runs"]
 
 
-def test_killed_head_reruns_only_unfinished_chunks(slurm, lfw_slideshow, tmp_path):
-    videos, _ = lfw_slideshow
-    write_config(tmp_path, videos, detect={"chunk_s": 20})  # 100 s of video: 5 chunks
+def test_killed_head_reruns_only_unfinished_chunks(slurm, slideshow_run, tmp_path):
+    videos = slideshow_run / "videos"
+    write_config(tmp_path, videos, detect={"chunk_s": 20})  # lfw10 is 100 s of video: 5 chunks
     run = start_snakemake(tmp_path, "detect_target", "--profile", SLURM_PROFILE, *FAST_POLL)
-    log = tmp_path / "background-run.log"
+    lfw = paths(tmp_path, "lfw10")
 
-    def finished_chunks() -> set[str]:
-        text = log.read_text()
-        chunk_of = dict(re.findall(r"jobid: (\d+)\n(?:[^\n]+\n)*?\s+wildcards: ep=lfw10, chunk=(\d+)", text))
-        return {chunk_of[j] for j in re.findall(r"Finished jobid: (\d+) \(Rule: detect_chunk\)", text) if j in chunk_of}
+    def on_disk() -> set[int]:  # chunk outputs are published whole (temp name + rename), or not at all
+        return {k for k in range(5) if lfw.detect_chunk(k).exists()}
 
-    done = wait_for(lambda: finished_chunks() if len(finished_chunks()) >= 2 else None, timeout=600,
-                    interval=0.5, what="two chunks to finish")
+    wait_for(lambda: len(on_disk()) >= 2, timeout=600, interval=0.5, what="two chunks to finish")
     os.kill(run.pid, signal.SIGKILL)
     run.wait()
-    done = finished_chunks()
+    # Chunk jobs still running on their node finish or are cancelled; only then is the disk settled.
     subprocess.run(["scancel", "--user", os.environ.get("USER", "root")], capture_output=True)
     wait_for(lambda: not subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip(),
-             timeout=60, what="the queue to empty")
-    assert len(done) < 5, "all chunks finished before the kill: the test proves nothing"
+             timeout=120, what="the queue to empty")
+    complete = on_disk()
+    assert len(complete) < 5, "all chunks finished before the kill: the test proves nothing"
+    before = {k: lfw.detect_chunk(k).stat().st_mtime_ns for k in complete}
     rerun = snakemake(tmp_path, "detect_target", "--profile", SLURM_PROFILE, *FAST_POLL, timeout=1200)
-    chunks_rerun = {re.search(r"chunk(\d+)\.jsonl", line).group(1)
+    chunks_rerun = {int(re.search(r"chunk(\d+)\.jsonl", line).group(1))
                     for line in rerun.stdout.splitlines() + rerun.stderr.splitlines()
                     if "output:" in line and "detect_chunks" in line}
-    assert chunks_rerun == {str(k) for k in range(5)} - done
-    assert len((tmp_path / "data/harvest/lfw10/detections.jsonl").read_text().splitlines()) == 400
+    assert chunks_rerun == set(range(5)) - complete, (chunks_rerun, complete)
+    assert {k: lfw.detect_chunk(k).stat().st_mtime_ns for k in complete} == before, "a complete chunk was redone"
+    assert lfw.detections.read_text() == paths(slideshow_run, "lfw10").detections.read_text()

@@ -7,16 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from facepipe import layout
-from facepipe.cluster import agglomerate, cannot_link
-from facepipe.detect import detect_frames, expected_samples
-from facepipe.embedders import FACENET_WEIGHTS_FILE, FacenetEmbedder
-from facepipe.episodes import discover
-from facepipe.errors import FacepipeError
-from facepipe.evaluate import bcubed, weighted_purity
-from facepipe.track import iou_matrix, link
-from facepipe.video import FrameReader, is_sampled, probe
-from helpers import SHARED_VIDEOS
+from facepipe.base import layout
+from facepipe.base.episodes import discover
+from facepipe.base.errors import FacepipeError
+from facepipe.base.video import FrameReader, expected_samples, is_sampled, probe
+from facepipe.stages.cluster.grouping import agglomerate, cannot_link
+from facepipe.stages.detect import detect_frames
+from facepipe.stages.embed.embedders import FACENET_WEIGHTS_FILE, FacenetEmbedder
+from facepipe.stages.track import iou_matrix, link
+from facepipe.tools.evaluate import bcubed, weighted_purity
+from helpers import SHARED_VIDEOS, truncated_copy
 
 TRACK_CFG = {"iou_min": 0.2, "max_gap_s": 1.0, "min_detections": 1, "cut_threshold": 0.28}
 DETECT_CFG = {"backend": "facenet", "device": "cpu", "fps": 4, "min_face_px": 40, "min_score": 0.9}
@@ -115,17 +115,21 @@ def test_corrupt_video_fails_with_one_line_naming_the_file(tmp_path):
     assert not out.exists()
 
 
-def test_truncated_video_keeps_the_decoded_part(tmp_path):
-    src = (SHARED_VIDEOS / "hamilton_clip.mp4").read_bytes()
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(src[: len(src) * 2 // 3])
-    try:
-        facts = detect_frames(cut, tmp_path / "d.jsonl", DETECT_CFG)
-    except FacepipeError as err:  # some truncations lose the index: then a clear error
-        assert str(cut) in str(err)
-        return
-    lines = (tmp_path / "d.jsonl").read_text().splitlines()
-    assert facts["sampled_frames"] == len(lines) > 0
+def test_truncated_video_without_its_index_fails_naming_the_file(tmp_path):
+    cut = truncated_copy(tmp_path / "cut.mp4", 2 / 3, index_first=False)
+    with pytest.raises(FacepipeError) as err:
+        detect_frames(cut, tmp_path / "d.jsonl", DETECT_CFG)
+    assert str(err.value).startswith(f"{cut}: ") and "replace it" in str(err.value)
+    assert not (tmp_path / "d.jsonl").exists()
+
+
+def test_truncated_video_with_its_index_first_keeps_the_decoded_part(tmp_path):
+    cut = truncated_copy(tmp_path / "cut.mp4", 2 / 3, index_first=True)
+    facts = detect_frames(cut, tmp_path / "d.jsonl", DETECT_CFG)
+    lines = [json.loads(x) for x in (tmp_path / "d.jsonl").read_text().splitlines()]
+    whole = probe(SHARED_VIDEOS / "hamilton_clip.mp4").frame_count
+    assert facts["sampled_frames"] == len(lines) and 0.5 * whole < facts["frame_count"] < 0.75 * whole, facts
+    assert sum(len(x["faces"]) for x in lines) > 0
 
 
 def test_facenet_without_weights_says_where_to_put_them(tmp_path, monkeypatch):
