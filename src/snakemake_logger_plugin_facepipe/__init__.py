@@ -45,7 +45,7 @@ class LogHandler(LogHandlerBase):
                 rule, ep, chunk = self.jobs.get(record.jobid, (getattr(record, "rule_name", None), None, None))
                 if ep and rule:
                     logs = getattr(record, "log", None) or []
-                    run_events.job_failed(rule, ep, chunk, ", ".join(map(str, logs)) or None)
+                    run_events.job_failed(rule, ep, chunk, str(logs[0]) if logs else None)
         except Exception as exc:  # progress reporting must never break the workflow
             import sys
 

@@ -108,7 +108,7 @@ class StageJob:
         self.chunk = snakemake.wildcards.get("chunk")
         self.name = job_name(rule, self.chunk)
         self.job_id = f"{self.name}_{self.episode}"
-        self.log = JobLog(snakemake.log[0] if len(snakemake.log) else None)
+        self.log = JobLog(os.path.abspath(snakemake.log[0]) if len(snakemake.log) else None)
         self._chunk_totals: list[int] | None = None
         self.slurm_job_id = os.environ.get("SLURM_JOB_ID")
         current, _ = self.state.read()

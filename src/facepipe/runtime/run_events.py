@@ -144,6 +144,7 @@ def job_started(rule: str, episode: str) -> None:
 def job_failed(rule: str, episode: str, chunk: str | None = None, log: str | None = None) -> None:
     """A job failed. If it did not say why itself (killed, out of memory...), say so now, naming
     its log file."""
+    log = os.path.abspath(log) if log else None
     run = _current
     if run is None or episode not in run.plans:
         return

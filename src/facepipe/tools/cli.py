@@ -22,12 +22,20 @@ def _config(args) -> dict:
                                                  "videos_dir": getattr(args, "videos_dir", None)})
 
 
+def _print_log_tails(statuses) -> None:
+    from .status_view import render_log_tails
+
+    lines = render_log_tails(statuses)
+    if lines:
+        print("\n".join(lines))  # plain print: log lines are never folded to the terminal's width
+
+
 def cmd_status(args) -> int:
     from rich.console import Console
     from rich.live import Live
 
     from ..runtime.snapshot import episode_status, is_running, known_episodes
-    from .status_view import render, render_log_tails
+    from .status_view import render
 
     cfg = _config(args)
     root, hb = Path(cfg["data_root"]), float(cfg["progress"]["heartbeat_s"])
@@ -44,8 +52,7 @@ def cmd_status(args) -> int:
             console.print(f"no episodes with progress under {root}/harvest")
         else:
             console.print(render(statuses))
-            for line in render_log_tails(statuses):
-                console.print(line, markup=False, highlight=False)
+            _print_log_tails(statuses)
         return 1 if any(s["state"] and s["state"].get("status") == "error" for s in statuses) else 0
     # Watch: wait for a run to appear, follow it, and stop once everything seen running has ended.
     seen_running = False
@@ -75,8 +82,7 @@ def cmd_status(args) -> int:
             if ended(statuses):
                 break
             time.sleep(args.interval)
-    for line in render_log_tails(statuses):
-        console.print(line, markup=False, highlight=False)
+    _print_log_tails(statuses)
     return 1 if any(s["state"] and s["state"].get("status") == "error" for s in statuses) else 0
 
 

@@ -1,8 +1,15 @@
 """Face detectors: a whole RGB frame in, faces out as {"box", "score", "landmarks"} in the frame's
 pixels (landmarks: eyes, nose, mouth corners, as MTCNN reports them).
 
-Backends: `facenet` (facenet-pytorch's MTCNN, in process) and `mtcnn` (the TensorFlow package,
-always in its own process, since TensorFlow and torch in one process can crash).
+Backends: `facenet` (facenet-pytorch's MTCNN, in process), `mtcnn` (the TensorFlow package,
+always in its own process, since TensorFlow and torch in one process can crash) and `blazeface`
+(MediaPipe's BlazeFace on the LiteRT runtime, blazeface.py).
+
+The frame shrink depends on the source (`source_scale`): a face at least `detect.min_face_px` high
+on a 720p frame is kept on any source, so the smallest face sought scales with the frame's short
+side, but never below the 20 px MTCNN finds at native size. A frame is shrunk so that this
+smallest face just meets the detector's 20 px minimum: on 720p with 40 px, half size, as before;
+on 1080p a third; on 360p and smaller, not at all.
 """
 
 from __future__ import annotations
@@ -15,6 +22,9 @@ import numpy as np
 from ...base.errors import FacepipeError
 
 MTCNN_MIN_FACE = 20  # smallest face MTCNN's first network finds, in pixels
+REFERENCE_SHORT_SIDE = 720  # detect.min_face_px is a face height on a frame this high (720p)
+# Reference photos (cluster.references) are detected as a 720p frame at the default min_face_px.
+PHOTO_SCALE = 0.5
 # Stage thresholds of facenet-pytorch's MTCNN (its defaults: 0.6, 0.7, 0.7). A first stage at 0.7
 # hands fewer candidate boxes to the later networks: about 12 % faster at the same recall of
 # faces over 40 px (bench/detect_throughput.py). 0.8 gains 3 % more but drops recall to 0.971.
@@ -51,11 +61,17 @@ def _faces(boxes, scores, landmarks, scale: float, min_score: float) -> list[dic
     return faces
 
 
-class Downscaling:
-    """Detect on a frame shrunk so that a face of min_face_px still meets MTCNN's minimum."""
+def source_scale(min_face_px: float, width: int, height: int) -> float:
+    """How much a width x height frame is shrunk for detection (see the module's docstring)."""
+    smallest = max(MTCNN_MIN_FACE, float(min_face_px) * min(width, height) / REFERENCE_SHORT_SIDE)
+    return min(1.0, MTCNN_MIN_FACE / smallest)
 
-    def __init__(self, min_face_px: float):
-        self.scale = min(1.0, MTCNN_MIN_FACE / float(min_face_px))
+
+class Downscaling:
+    """Detect on a frame shrunk by `scale` (source_scale); faces are returned in source pixels."""
+
+    def __init__(self, scale: float):
+        self.scale = float(scale)
 
     def detect(self, rgb: np.ndarray) -> list[dict]:
         """Faces, in source-frame pixels, on a full-size RGB frame."""
@@ -70,9 +86,9 @@ class Downscaling:
 
 
 class FacenetDetector(Downscaling):
-    def __init__(self, device: str = "cpu", min_face_px: float = 40, min_score: float = 0.9,
+    def __init__(self, device: str = "cpu", scale: float = PHOTO_SCALE, min_score: float = 0.9,
                  cascade: str = "facenet"):
-        super().__init__(min_face_px)
+        super().__init__(scale)
         import torch
         from facenet_pytorch import MTCNN
 
@@ -107,8 +123,8 @@ class TensorflowMTCNNDetector(Downscaling):
 
     _ORDER = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
-    def __init__(self, min_face_px: float = 40, min_score: float = 0.9):
-        super().__init__(min_face_px)
+    def __init__(self, scale: float, min_score: float = 0.9):
+        super().__init__(scale)
         try:
             from mtcnn import MTCNN
         except ImportError as exc:
@@ -130,12 +146,32 @@ class TensorflowMTCNNDetector(Downscaling):
         return _faces(boxes, scores, marks, self.scale, self.min_score)
 
 
-def make_detector(cfg: dict) -> FaceDetector:
-    """The in-process detector of detect.backend `facenet` (`mtcnn` runs in its own process:
-    frames.detect_frames hands it to the mtcnn_worker module)."""
+class BlazeFaceBackend(Downscaling):
+    """BlazeFace's short-range model over a pyramid of the shrunk frame (blazeface.py)."""
+
+    def __init__(self, scale: float, min_score: float):
+        super().__init__(scale)
+        from .blazeface import BlazeFaceDetector
+
+        self.model = BlazeFaceDetector("short", min_score=min_score, min_face_px=MTCNN_MIN_FACE, tiling="pyramid")
+
+    def detect_shrunk(self, small: np.ndarray) -> list[dict]:
+        faces = self.model.detect(small)
+        boxes = [f["box"] for f in faces]
+        return _faces(boxes or None, [f["score"] for f in faces], [f["landmarks"] for f in faces], self.scale, 0.0)
+
+
+def make_detector(cfg: dict, width: int, height: int) -> FaceDetector:
+    """The in-process detector of detect.backend `facenet` or `blazeface` for frames of width x
+    height (`mtcnn` runs in its own process: frames.detect_frames hands it to mtcnn_worker)."""
+    scale = source_scale(cfg["min_face_px"], width, height)
     if cfg["backend"] == "facenet":
-        return FacenetDetector(cfg.get("device", "cpu"), cfg["min_face_px"], cfg["min_score"],
-                               cfg.get("cascade", "facenet"))
-    raise FacepipeError(f"detect.backend {cfg['backend']!r} is unknown; use 'facenet' or 'mtcnn'")
+        return FacenetDetector(cfg.get("device", "cpu"), scale, cfg["min_score"], cfg.get("cascade", "facenet"))
+    if cfg["backend"] == "blazeface":
+        if str(cfg.get("device", "cpu")) != "cpu":
+            raise FacepipeError(f"detect.backend blazeface runs on the CPU only; set detect.device: cpu "
+                                f"(or detect.backend: facenet for {cfg['device']})")
+        return BlazeFaceBackend(scale, cfg["min_score"])
+    raise FacepipeError(f"detect.backend {cfg['backend']!r} is unknown; use 'facenet', 'blazeface' or 'mtcnn'")
 
 

@@ -19,18 +19,18 @@ from ...base import atomic
 from ...base.errors import FacepipeError
 from ...base.video import FrameReader, expected_samples, previous_sample, probe
 from ...base.workers import ordered_map
-from .detector import Downscaling, FaceDetector, make_detector
+from .detector import Downscaling, FaceDetector, make_detector, source_scale
 from .shots import colour_signature, cut_score
 
 Progress = Callable[..., None]
 
 
-def _worker_detector(cfg: dict, make: Callable[[dict], FaceDetector]) -> FaceDetector:
+def _worker_detector(cfg: dict, make: Callable[..., FaceDetector], width: int, height: int) -> FaceDetector:
     if make is make_detector:  # torch: one thread per worker process (base.workers)
         import torch
 
         torch.set_num_threads(1)
-    return make(cfg)
+    return make(cfg, width, height)
 
 
 def _detect_one(detector: FaceDetector, item):
@@ -46,12 +46,12 @@ def detect_frames(
     start: int = 0,
     stop: int | None = None,
     workers: int = 1,
-    make: Callable[[dict], FaceDetector] | None = None,
+    make: Callable[..., FaceDetector] | None = None,
 ) -> dict:
     """Run the detector on the sampled frames in [start, stop) and write JSON lines atomically.
 
-    `workers` > 1 spreads detection over that many processes. `make` builds the detector from
-    `cfg` (default: make_detector; a module-level function). Returns the video facts the later
+    `workers` > 1 spreads detection over that many processes. `make(cfg, width, height)` builds
+    the detector (default: make_detector; a module-level function). Returns the video facts the later
     stages need (fps, decoded frame count, size).
     """
     if make is None and cfg["backend"] == "mtcnn":  # TensorFlow gets a process of its own
@@ -60,7 +60,7 @@ def detect_frames(
     total = expected_samples(info.frame_count, info.fps, cfg["fps"], start, stop)
     if progress:
         progress(0, total, "Loading face detector")
-    shrinker = Downscaling(cfg["min_face_px"])
+    shrinker = Downscaling(source_scale(cfg["min_face_px"], info.width, info.height))
     # A chunk also reads the sampled frame before it, for the same first cut score as one pass.
     before = previous_sample(video, start, cfg["fps"]) if start > 0 else None
     reader = FrameReader(video, sample_fps=cfg["fps"], start=start if before is None else before, stop=stop)
@@ -76,7 +76,7 @@ def detect_frames(
 
     done = 0
     with atomic.atomic_path(out_jsonl) as tmp, open(tmp, "w", encoding="utf-8") as out:
-        setup = (cfg, make or make_detector)
+        setup = (cfg, make or make_detector, info.width, info.height)
         for index, t, cut, faces in ordered_map(_worker_detector, setup, _detect_one, shrunk_frames(),
                                                 workers if make is None else 1):
             record = {"frame": index, "t": round(t, 4), "faces": faces, "cut_score": round(cut, 4)}

@@ -12,10 +12,10 @@ import sys
 from ...base.errors import FacepipeError
 
 
-def tensorflow_detector(cfg: dict):
-    from .detector import TensorflowMTCNNDetector
+def tensorflow_detector(cfg: dict, width: int, height: int):
+    from .detector import TensorflowMTCNNDetector, source_scale
 
-    return TensorflowMTCNNDetector(cfg["min_face_px"], cfg["min_score"])
+    return TensorflowMTCNNDetector(source_scale(cfg["min_face_px"], width, height), cfg["min_score"])
 
 
 def main() -> int:
