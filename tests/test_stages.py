@@ -16,7 +16,7 @@ from facepipe.stages.detect import detect_frames
 from facepipe.stages.embed.embedders import FACENET_WEIGHTS_FILE, FacenetEmbedder
 from facepipe.stages.track import iou_matrix, link
 from facepipe.tools.evaluate import bcubed, weighted_purity
-from helpers import SHARED_VIDEOS, truncated_copy
+from helpers import SHARED_VIDEOS, ffmpeg, truncated_copy
 
 TRACK_CFG = {"iou_min": 0.2, "max_gap_s": 1.0, "min_detections": 1, "cut_threshold": 0.28}
 DETECT_CFG = {"backend": "facenet", "device": "cpu", "fps": 4, "min_face_px": 40, "min_score": 0.9}
@@ -56,6 +56,51 @@ def test_opencv_cascade_finds_the_faces_facenet_pytorch_finds(tmp_path):
         if boxes and mine:
             matched += int((iou_matrix(np.array(boxes), np.array(mine)).max(axis=1) >= 0.5).sum())
     assert faces >= 40 and matched >= 0.95 * faces, (matched, faces)
+
+
+def test_the_frame_shrink_follows_the_source_and_keeps_720p_as_it_was():
+    from facepipe.stages.detect.detector import source_scale
+
+    assert source_scale(40, 1280, 720) == 0.5  # 720p: as before
+    assert source_scale(40, 720, 1280) == 0.5  # portrait: the short side counts
+    assert source_scale(40, 1920, 1080) == pytest.approx(1 / 3)
+    assert source_scale(40, 640, 360) == source_scale(40, 480, 270) == 1.0  # never below 20 px
+    assert source_scale(80, 640, 360) == 0.5
+
+
+@pytest.fixture(scope="module")
+def low_res_clips(tmp_path_factory):
+    """The gif as it is (480x270) and the Hamilton clip scaled to 270p."""
+    folder = tmp_path_factory.mktemp("lowres")
+    ffmpeg("-i", str(SHARED_VIDEOS / "hamilton_clip.mp4"), "-vf", "scale=-2:270", "-an", "-c:v", "libx264",
+           "-crf", "18", str(folder / "hamilton_270p.mp4"))
+    return [SHARED_VIDEOS / "walking_and_pause.gif", folder / "hamilton_270p.mp4"]
+
+
+def test_small_videos_keep_every_face_mtcnn_finds_at_native_resolution(low_res_clips, tmp_path):
+    import cv2
+    from facenet_pytorch import MTCNN
+
+    from facepipe.base.config import defaults
+
+    reference_mtcnn = MTCNN(keep_all=True, min_face_size=20)  # facenet-pytorch's own defaults
+    cfg = defaults()["detect"]
+    for video in low_res_clips:
+        detect_frames(video, tmp_path / "d.jsonl", cfg, workers=2)
+        found = {x["frame"]: [f["box"] for f in x["faces"]]
+                 for x in map(json.loads, (tmp_path / "d.jsonl").read_text().splitlines())}
+        wanted = hit = 0
+        for index, frame in FrameReader(video, wanted=found):
+            boxes, probs = reference_mtcnn.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            faces = [b for b, p in zip(boxes if boxes is not None else [], probs if boxes is not None else [])
+                     if p >= cfg["min_score"] and b[3] - b[1] >= 20]
+            wanted += len(faces)
+            if faces and found[index]:
+                hit += int((iou_matrix(np.array(faces), np.array(found[index])).max(axis=1) >= 0.5).sum())
+        print(f"{video.name}: {hit} of {wanted} faces of at least 20 px")
+        assert wanted >= 40 and hit / wanted >= 0.95, (video.name, hit, wanted)
+        if "hamilton" in video.name:  # 480x270: every face MTCNN finds at native resolution
+            assert hit == wanted
 
 
 def test_episode_key_drops_trailing_date_and_lowercases():
