@@ -1,10 +1,11 @@
 """Embed: one vector per still (embeddings.npz), with the embedder of embed.embedder.
 
-Public API: embed_stills, uses_torch (stage.py); make_embedder, EMBEDDING_DIMS (embedders.py),
-e.g. for embedding reference photos the same way.
+Public API: embed_stills, uses_torch (stage.py); make_embedder, EMBEDDING_DIMS, SPACE
+(embedders.py), e.g. for embedding reference photos the same way. Inner: dlib_resnet.py (dlib's
+network in PyTorch, read from dlib's own weights file).
 """
 
-from .embedders import EMBEDDING_DIMS, make_embedder
+from .embedders import EMBEDDING_DIMS, SPACE, make_embedder
 from .stage import embed_stills, uses_torch
 
-__all__ = ["EMBEDDING_DIMS", "make_embedder", "embed_stills", "uses_torch"]
+__all__ = ["EMBEDDING_DIMS", "SPACE", "make_embedder", "embed_stills", "uses_torch"]

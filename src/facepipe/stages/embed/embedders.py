@@ -1,9 +1,16 @@
 """Face embedders: a face crop with its box and landmarks in, a fixed-length vector out.
 
-- `dlib`: dlib's ResNet face descriptor (128-d) from face-recognition-models, aligned with the
-  5-point shape predictor. Ships with its weights, works offline. The default.
+- `dlib` (the default): dlib's face descriptor network (128-d) computed by PyTorch
+  (dlib_resnet.py), from the very weights file face-recognition-models ships (read by facepipe),
+  batched, on embed.device. The face is aligned as dlib aligns it: its 5-point shape predictor and
+  dlib.get_face_chip (150x150, padding 0.25).
+- `dlib-native`: the same network run by dlib's own C++ code (the wheel has no BLAS: about ten
+  times slower); the reference the equivalence test compares `dlib` against.
 - `facenet`: facenet-pytorch InceptionResnetV1 trained on VGGFace2 (512-d). Its weights are not
   shipped: they are looked up locally and never downloaded.
+
+`dlib` and `dlib-native` give the same vectors (cosine similarity >= 0.9999), so they share every
+measured threshold (SPACE).
 """
 
 from __future__ import annotations
@@ -40,23 +47,59 @@ def _face_recognition_models_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
-class DlibEmbedder:
-    name = "dlib"
+class _DlibAligned:
+    """dlib's 5-point shape predictor on the face box: the landmarks dlib's network is fed by."""
+
     dim = 128
 
     def __init__(self):
         import dlib
 
-        models = _face_recognition_models_dir()
         self._dlib = dlib
-        self.shape_predictor = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
-        self.model = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+        self.models = _face_recognition_models_dir()
+        self.shape_predictor = dlib.shape_predictor(str(self.models / "shape_predictor_5_face_landmarks.dat"))
+
+    def shape(self, rgb_crop: np.ndarray, box):
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        return self.shape_predictor(rgb_crop, self._dlib.rectangle(x1, y1, x2, y2))
+
+
+class DlibNativeEmbedder(_DlibAligned):
+    """dlib's network run by dlib itself (embed.embedder: dlib-native)."""
+
+    name = "dlib-native"
+
+    def __init__(self):
+        super().__init__()
+        self.model = self._dlib.face_recognition_model_v1(str(self.models / "dlib_face_recognition_resnet_model_v1.dat"))
 
     def embed(self, rgb_crop: np.ndarray, box, landmarks) -> np.ndarray:
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
-        rect = self._dlib.rectangle(x1, y1, x2, y2)
-        shape = self.shape_predictor(rgb_crop, rect)
-        return np.asarray(self.model.compute_face_descriptor(rgb_crop, shape), dtype=np.float32)
+        return np.asarray(self.model.compute_face_descriptor(rgb_crop, self.shape(rgb_crop, box)), dtype=np.float32)
+
+
+class DlibEmbedder(_DlibAligned):
+    """dlib's network in PyTorch (embed.embedder: dlib), on the chips dlib would cut."""
+
+    name = "dlib"
+
+    def __init__(self, device: str = "cpu"):
+        super().__init__()
+        from .dlib_resnet import CHIP_SIZE, DlibResNet
+
+        self.size = CHIP_SIZE
+        self.net = DlibResNet(self.models / "dlib_face_recognition_resnet_model_v1.dat", device=device)
+
+    def chip(self, rgb_crop: np.ndarray, box) -> np.ndarray:
+        """The 150x150 aligned chip dlib's compute_face_descriptor would feed its network."""
+        return np.asarray(self._dlib.get_face_chip(np.ascontiguousarray(rgb_crop), self.shape(rgb_crop, box),
+                                                   size=self.size, padding=0.25))
+
+    def embed(self, rgb_crop: np.ndarray, box, landmarks) -> np.ndarray:
+        return self.net.descriptors(self.chip(rgb_crop, box)[None])[0]
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """Descriptors of a batch of chips (n, 150, 150, 3) uint8 RGB."""
+        return self.net.descriptors(chips)
 
 
 def facenet_weight_candidates(configured: str | None) -> list[Path]:
@@ -121,12 +164,16 @@ class FacenetEmbedder:
         return vec.astype(np.float32)
 
 
-EMBEDDING_DIMS = {"dlib": DlibEmbedder.dim, "facenet": FacenetEmbedder.dim}
+EMBEDDING_DIMS = {"dlib": DlibEmbedder.dim, "dlib-native": DlibNativeEmbedder.dim, "facenet": FacenetEmbedder.dim}
+# The embedder whose measured thresholds apply to each embedder's vectors.
+SPACE = {"dlib": "dlib", "dlib-native": "dlib", "facenet": "facenet"}
 
 
 def make_embedder(cfg: dict) -> Embedder:
     if cfg["embedder"] == "dlib":
-        return DlibEmbedder()
+        return DlibEmbedder(cfg.get("device", "cpu"))
+    if cfg["embedder"] == "dlib-native":
+        return DlibNativeEmbedder()
     if cfg["embedder"] == "facenet":
         return FacenetEmbedder(cfg.get("facenet_weights"), cfg.get("device", "cpu"))
-    raise FacepipeError(f"embed.embedder {cfg['embedder']!r} is unknown; use 'dlib' or 'facenet'")
+    raise FacepipeError(f"embed.embedder {cfg['embedder']!r} is unknown; use 'dlib', 'dlib-native' or 'facenet'")
