@@ -15,9 +15,10 @@ with stage_job(snakemake, "cluster", uses_torch=bool(cfg.get("references"))) as 
     result = cluster_tracks(tracks, embeddings, cfg)
     if cfg.get("references"):
         job.progress(0, 1, "Naming clusters from reference photos")
+        report = {}
         refs = load_references(cfg["references"], {**snakemake.params.embed, "embedder": result["embedder"]},
-                               snakemake.params.margin)
-        name_clusters(result, embeddings, refs, cfg.get("name_threshold"))
+                               snakemake.params.margin, report=report)
+        name_clusters(result, embeddings, refs, cfg.get("name_threshold"), report)
     write_clusters(snakemake.output.clusters, result)
     render_contact_sheet(result, read_manifest(snakemake.input.stills), snakemake.input.stills,
                          snakemake.output.sheet)

@@ -205,6 +205,23 @@ def test_a_reference_photo_without_a_face_is_skipped_with_a_warning(tmp_path):
         load_references(refs, {"embedder": "dlib"}, 0.4, warn=warnings.append)
 
 
+def test_numbered_photos_of_different_people_are_kept_apart_and_of_one_person_joined(tmp_path):
+    # A flat folder id00.jpg ... id09.jpg of ten different people, beside obama.jpg + obama2.jpg.
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    people = sorted((SHARED / "faces" / "lfw10").iterdir())
+    for k, person in enumerate(people):
+        (refs / f"id{k:02d}.jpg").symlink_to(sorted(person.iterdir())[0])
+    for name in ("obama.jpg", "obama2.jpg"):
+        (refs / name).symlink_to(REFERENCES / name)
+    warnings, report = [], {}
+    found = load_references(refs, {"embedder": "dlib"}, 0.4, warn=warnings.append, report=report)
+    assert sorted(found) == [f"id{k:02d}" for k in range(len(people))] + ["obama"]
+    assert len(found["obama"]) == 2 and report["photos"]["obama"] == ["obama.jpg", "obama2.jpg"]
+    assert [g["name"] for g in report["kept_apart"]] == ["id"] and len(report["kept_apart"][0]["files"]) == 10
+    assert len(warnings) == 1 and "put them in a folder id/" in warnings[0] and "id00.jpg" in warnings[0]
+
+
 def test_a_trailing_number_names_the_same_person():
     assert [person_name(s) for s in ("obama", "obama2", "obama_3", "lin-manuel-miranda", "2046")] == [
         "obama", "obama", "obama", "lin-manuel-miranda", "2046"]

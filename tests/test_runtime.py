@@ -16,7 +16,8 @@ from facepipe.base.errors import FacepipeError
 from facepipe.runtime import messages, procinfo
 from facepipe.runtime.progress import PipelineState
 from facepipe.runtime.registry import (OTHER_HOST_STALE_HEARTBEATS, Registry, RegistryBusy, is_stale)
-from facepipe.runtime.steps import BY_NAME, RULES, STEPS, is_first_rule_of_step, is_last_rule_of_step, rule_pct
+from facepipe.runtime.steps import (BY_NAME, EPISODE_RULES, RULES, SEASON_STEP, STEPS, is_first_rule_of_step,
+                                   is_last_rule_of_step, kind_of_rule, rule_pct)
 
 
 def stamp(seconds_ago: float) -> str:
@@ -30,12 +31,14 @@ def test_bands_cover_zero_to_one_in_step_order():
     assert STEPS[0].band[0] == 0.0 and STEPS[-1].band[1] == 1.0
     for a, b in zip(STEPS, STEPS[1:]):
         assert a.band[1] == b.band[0] and a.index + 1 == b.index
-    assert RULES == ("detect_chunk", "detect", "track", "stills", "embed", "cluster")
+    assert EPISODE_RULES == ("detect_chunk", "detect", "track", "stills", "embed", "cluster")
+    assert RULES == EPISODE_RULES + ("season",) and kind_of_rule("season") == "season" == SEASON_STEP.name
+    assert kind_of_rule("embed") == "episode" and rule_pct("season", 0.5) == 0.5
 
 
 def test_pct_never_goes_down_along_the_pipeline_and_stays_in_each_step():
     seen = []
-    for rule in RULES:
+    for rule in EPISODE_RULES:
         step = BY_NAME[next(s.name for s in STEPS if rule in dict(s.rules))]
         for k in range(11):
             pct = rule_pct(rule, k / 10)

@@ -1,7 +1,7 @@
 """Snakemake logger plugin `facepipe` (`--logger facepipe`, on in the default profile).
 
-It turns Snakemake's job events into facepipe progress: a job starting marks its episode
-running; a job failing marks it error with the reason, even when the job died without reporting
+It turns Snakemake's job events into facepipe progress: a job starting marks its episode (or
+season) running; a job failing marks it error with the reason, even when the job died without reporting
 (killed, out of memory, failed on a cluster node). It writes nothing to the terminal: Snakemake's
 own output is unchanged.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from logging import LogRecord
-from typing import Optional
 
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.common import LogEvent
@@ -24,7 +23,7 @@ class LogHandlerSettings(LogHandlerSettingsBase):
 
 class LogHandler(LogHandlerBase):
     def __post_init__(self) -> None:
-        self.jobs: dict[int, tuple[str, Optional[str], Optional[str]]] = {}  # job id -> (rule, episode, chunk)
+        self.jobs: dict[int, tuple[str, dict]] = {}  # job id -> (rule, wildcards)
 
     def emit(self, record: LogRecord) -> None:
         if getattr(self.common_settings, "dryrun", False):
@@ -36,16 +35,14 @@ class LogHandler(LogHandlerBase):
             if event == LogEvent.JOB_INFO:
                 # Logged as each job is handed to its executor (JOB_STARTED comes before it, with
                 # job ids only), so this is where a job's episode becomes "running".
-                wildcards = getattr(record, "wildcards", None) or {}
-                rule, ep = record.rule_name, wildcards.get("ep")
-                self.jobs[record.jobid] = (rule, ep, wildcards.get("chunk"))
-                if ep:
-                    run_events.job_started(rule, ep)
+                wildcards = dict(getattr(record, "wildcards", None) or {})
+                self.jobs[record.jobid] = (record.rule_name, wildcards)
+                run_events.job_started(record.rule_name, wildcards)
             elif event == LogEvent.JOB_ERROR:
-                rule, ep, chunk = self.jobs.get(record.jobid, (getattr(record, "rule_name", None), None, None))
-                if ep and rule:
+                rule, wildcards = self.jobs.get(record.jobid, (getattr(record, "rule_name", None), {}))
+                if rule:
                     logs = getattr(record, "log", None) or []
-                    run_events.job_failed(rule, ep, chunk, str(logs[0]) if logs else None)
+                    run_events.job_failed(rule, wildcards, str(logs[0]) if logs else None)
         except Exception as exc:  # progress reporting must never break the workflow
             import sys
 

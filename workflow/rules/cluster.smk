@@ -37,7 +37,8 @@ rule cluster:
         references=reference_photo_files,
     output:
         clusters=out(layout.CLUSTERS),
-        sheet=out(layout.CONTACT_SHEET),
+        sheet=report(out(layout.CONTACT_SHEET), caption="../report/contact_sheet.rst", category="Episodes",
+                     subcategory="{ep}"),
     log:
         log_of("cluster"),
     benchmark:

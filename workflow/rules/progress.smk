@@ -5,7 +5,7 @@ from facepipe.runtime import run_events
 
 onstart:
     try:
-        run_events.on_start(workflow, config)
+        run_events.on_start(workflow, config, SEASONS)
     except FacepipeError as err:
         raise WorkflowError(str(err))
 

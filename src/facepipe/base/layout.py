@@ -3,6 +3,10 @@ the runtime and the tools.
 
     harvest/{ep}/...                 an episode's outputs, logs, benchmarks and diagnostics
     episodes/{key}/runtime.json      the episode's runtime registry ({key}: episode_key(ep))
+    seasons/{season}/...             a season's cast, screen times, logs, diagnostics and registry
+
+Episodes and seasons are both "units" of progress: each has a pipeline_state.json, a
+progress.jsonl and a runtime.json (unit_paths).
 """
 
 from __future__ import annotations
@@ -30,6 +34,26 @@ PROGRESS_LOG = "harvest/{ep}/diagnostics/progress.jsonl"
 LOG = "harvest/{ep}/logs/{job}.log"
 BENCHMARK = "harvest/{ep}/benchmarks/{job}.tsv"
 RUNTIME = "episodes/{key}/runtime.json"
+# A season's files, with {season} its key (base.seasons).
+SEASONS = "seasons"
+CAST = "seasons/{season}/cast.json"
+SCREEN_TIME_CSV = "seasons/{season}/screen_time.csv"
+SCREEN_TIME_CHART = "seasons/{season}/screen_time.png"
+CAST_SHEET = "seasons/{season}/cast.jpg"
+SEASON_STATE = "seasons/{season}/diagnostics/pipeline_state.json"
+SEASON_PROGRESS_LOG = "seasons/{season}/diagnostics/progress.jsonl"
+SEASON_RUNTIME = "seasons/{season}/runtime.json"
+SEASON_LOG = "seasons/{season}/logs/{job}.log"
+SEASON_BENCHMARK = "seasons/{season}/benchmarks/{job}.tsv"
+# The outputs that make each step of an episode (cumulative: a target asks for all of them, so a
+# deleted intermediate is rebuilt too), and of a season.
+STEP_OUTPUTS = {
+    "detect": [DETECTIONS, VIDEO_INFO],
+    "track": [DETECTIONS, VIDEO_INFO, TRACKS],
+    "stills": [DETECTIONS, VIDEO_INFO, TRACKS, STILLS_DIR],
+    "cluster": [DETECTIONS, VIDEO_INFO, TRACKS, STILLS_DIR, EMBEDDINGS, CLUSTERS, CONTACT_SHEET],
+}
+SEASON_OUTPUTS = [CAST, SCREEN_TIME_CSV, SCREEN_TIME_CHART, CAST_SHEET]
 
 _DATE_SUFFIX = re.compile(r"_\d{8}$")
 
@@ -62,16 +86,31 @@ def known_episodes(data_root: str | Path) -> list[str]:
                   if EpisodePaths(Path(data_root), p.name).pipeline_state.exists())
 
 
+def known_seasons(data_root: str | Path) -> list[str]:
+    """Seasons that have a pipeline state under the data root, sorted."""
+    folder = Path(data_root) / SEASONS
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if SeasonPaths(Path(data_root), p.name).pipeline_state.exists())
+
+
 def registry_files(data_root: str | Path) -> list[Path]:
-    """Every episode's runtime.json under the data root."""
-    folder = Path(data_root) / REGISTRIES
-    return sorted(folder.glob(RUNTIME.split("/", 1)[1].format(key="*"))) if folder.is_dir() else []
+    """Every episode's and season's runtime.json under the data root."""
+    root = Path(data_root)
+    episodes = sorted((root / REGISTRIES).glob(RUNTIME.split("/", 1)[1].format(key="*")))
+    seasons = sorted((root / SEASONS).glob(SEASON_RUNTIME.split("/", 1)[1].format(season="*")))
+    return episodes + seasons
 
 
 @dataclass(frozen=True)
 class EpisodePaths:
     data_root: Path
     episode: str
+    kind = "episode"
+
+    @property
+    def name(self) -> str:
+        return self.episode
 
     def _p(self, pattern: str, **extra) -> Path:
         return Path(self.data_root) / pattern.format(ep=self.episode, key=episode_key(self.episode), **extra)
@@ -143,3 +182,65 @@ class EpisodePaths:
     @property
     def benchmarks_dir(self) -> Path:
         return self.benchmark("x").parent
+
+
+@dataclass(frozen=True)
+class SeasonPaths:
+    data_root: Path
+    season: str
+    kind = "season"
+
+    @property
+    def name(self) -> str:
+        return self.season
+
+    def _p(self, pattern: str, **extra) -> Path:
+        return Path(self.data_root) / pattern.format(season=self.season, **extra)
+
+    @property
+    def folder(self) -> Path:
+        return self._p("seasons/{season}")
+
+    @property
+    def cast(self) -> Path:
+        return self._p(CAST)
+
+    @property
+    def screen_time_csv(self) -> Path:
+        return self._p(SCREEN_TIME_CSV)
+
+    @property
+    def screen_time_chart(self) -> Path:
+        return self._p(SCREEN_TIME_CHART)
+
+    @property
+    def cast_sheet(self) -> Path:
+        return self._p(CAST_SHEET)
+
+    @property
+    def pipeline_state(self) -> Path:
+        return self._p(SEASON_STATE)
+
+    @property
+    def progress_log(self) -> Path:
+        return self._p(SEASON_PROGRESS_LOG)
+
+    @property
+    def runtime(self) -> Path:
+        return self._p(SEASON_RUNTIME)
+
+    def log(self, rule: str = "season", chunk=None) -> Path:
+        return self._p(SEASON_LOG, job=job_name(rule, chunk))
+
+    def benchmark(self, rule: str = "season", chunk=None) -> Path:
+        return self._p(SEASON_BENCHMARK, job=job_name(rule, chunk))
+
+
+UNIT_KINDS = ("episode", "season")
+
+
+def unit_paths(data_root: str | Path, name: str, kind: str = "episode") -> EpisodePaths | SeasonPaths:
+    """The files of an episode or a season (both have pipeline_state, progress_log, runtime, log)."""
+    if kind not in UNIT_KINDS:
+        raise ValueError(f"unknown unit kind {kind!r}")
+    return EpisodePaths(Path(data_root), name) if kind == "episode" else SeasonPaths(Path(data_root), name)

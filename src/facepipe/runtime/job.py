@@ -3,7 +3,7 @@
 Wherever the job runs (this machine or a cluster node), it
 - writes its stderr and its progress messages to the rule's log file
   (harvest/{ep}/logs/{rule}[.{chunk}].log),
-- registers itself in the episode's runtime registry and clears its entry when it ends,
+- registers itself in its episode's (or season's) runtime registry and clears its entry when it ends,
 - reports in-stage progress to pipeline_state.json, throttled to one write a second, and
   rewrites it at least every progress.heartbeat_s even while one frame or a model load takes longer,
 - ends with status done, error (one line naming the file and the fix, no traceback for
@@ -27,7 +27,7 @@ from ..base.layout import job_name
 from . import messages, procinfo
 from .progress import Heartbeat, PipelineState, is_active, not_cancelled
 from .registry import Registry
-from .steps import is_first_rule_of_step, is_last_rule_of_step, rule_pct, step_of_rule
+from .steps import is_first_rule_of_step, is_last_rule_of_step, kind_of_rule, rule_pct, step_of_rule
 
 WRITE_EVERY_S = 1.0
 
@@ -100,11 +100,12 @@ class StageJob:
         cfg = snakemake.config
         self.config = cfg
         self.rule = rule
-        self.episode = snakemake.wildcards.get("ep")
+        self.kind = kind_of_rule(rule)  # an episode's job, or a season's
+        self.episode = snakemake.wildcards.get("ep" if self.kind == "episode" else "season")
         self.step = step_of_rule(rule)
         self.heartbeat_s = float(cfg["progress"]["heartbeat_s"])
-        self.state = PipelineState(cfg["data_root"], self.episode)
-        self.registry = Registry(cfg["data_root"], self.episode, self.heartbeat_s)
+        self.state = PipelineState(cfg["data_root"], self.episode, self.kind)
+        self.registry = Registry(cfg["data_root"], self.episode, self.heartbeat_s, kind=self.kind)
         self.chunk = snakemake.wildcards.get("chunk")
         self.name = job_name(rule, self.chunk)
         self.job_id = f"{self.name}_{self.episode}"
@@ -140,7 +141,7 @@ class StageJob:
                                                                  if self.slurm_job_id else "")
         self.log.line(f"facepipe {self.name} of {self.episode}: starting ({where}, run {self.run_id})")
         if self.cancelled_before_start:
-            raise FacepipeError(f"episode {self.episode} was cancelled; {self.rule} not started")
+            raise FacepipeError(f"{self.kind} {self.episode} was cancelled; {self.rule} not started")
         for output in self.outputs:  # what a killed earlier attempt may have left
             atomic.remove_stale_temps(output)
         self.registry.register_job(self.name, self.job_id, self.rule, self.chunk, self.slurm_job_id)
@@ -196,7 +197,7 @@ class StageJob:
                         "message": f"{message} (chunk {chunk} of {len(totals)})" if len(totals) > 1 else message}
 
             self.state.update_with(summed)
-        self.log.line(f"{message} ({done}/{total})" if total else message)
+        self.log.line(message if not total or f"{done}/{total}" in message else f"{message} ({done}/{total})")
         self._last_write = now
 
     def _end(self) -> None:

@@ -54,3 +54,9 @@ def cancelled_during(step: Step, how: str) -> str:
 
 def cancelled_by_user(jobs: list[str]) -> str:
     return f"Cancelled by user ({', '.join(jobs) or 'queued run'})"
+
+
+def season_blocked(season: str, failed: list[str]) -> str:
+    """A season whose episodes did not all build: which failed, and the three ways out."""
+    return (f"Season {season} blocked: episode {'; '.join(failed)}. Repair the episode and run again, remove "
+            f"its video from videos_dir, or leave it out with season.exclude")

@@ -1,9 +1,10 @@
-"""pipeline_state.json: what an episode's build is doing now, for any reader at any time.
+"""pipeline_state.json: what an episode's (or a season's) build is doing now, for any reader at
+any time.
 
-`harvest/{ep}/diagnostics/pipeline_state.json` holds
+`harvest/{ep}/diagnostics/pipeline_state.json` (a season's: `seasons/{season}/diagnostics/`) holds
 
-    {"episode", "target", "current_step", "step_index", "total_steps", "status", "message",
-     "pct", "stage_pct", "plan", "done", "total", "eta_s", "job_id", "run_id", "updated_at"}
+    {"episode" (or "season"), "target", "current_step", "step_index", "total_steps", "status",
+     "message", "pct", "stage_pct", "plan", "done", "total", "eta_s", "job_id", "run_id", "updated_at"}
 
 status is pending | running | done | error | cancelled; pct is the whole pipeline's progress
 (Detect 0-0.50, Track 0.50-0.70, Stills 0.70-0.75, Cluster 0.75-1.00) and never goes down within
@@ -20,23 +21,24 @@ from pathlib import Path
 from typing import Callable
 
 from ..base import atomic, clock
-from ..base.layout import EpisodePaths
+from ..base.layout import unit_paths
 from .locks import lock_for
-from .steps import TOTAL_STEPS
+from .steps import STEPS_OF_KIND
 
 ACTIVE = ("pending", "running")
-FIELDS = ("episode", "target", "current_step", "step_index", "total_steps", "status", "message", "pct",
+FIELDS = ("episode", "season", "target", "current_step", "step_index", "total_steps", "status", "message", "pct",
           "stage_pct", "plan", "done", "total", "eta_s", "job_id", "slurm_job_id", "run_id", "chunks", "log",
           "updated_at")
-# Only present when they apply: the SLURM job of the current stage; detect chunk -> frames done;
-# the log file of the job that failed.
-OPTIONAL = ("slurm_job_id", "chunks", "log")
+# Only present when they apply: the unit (an episode or a season); the SLURM job of the current
+# stage; detect chunk -> frames done; the log file of the job that failed.
+OPTIONAL = ("episode", "season", "slurm_job_id", "chunks", "log")
 
 
 class PipelineState:
-    def __init__(self, data_root: str | Path, episode: str):
-        paths = EpisodePaths(Path(data_root), episode)
-        self.episode = episode
+    def __init__(self, data_root: str | Path, name: str, kind: str = "episode"):
+        paths = unit_paths(data_root, name, kind)
+        self.name, self.kind = name, kind
+        self._identity = {kind: name, "total_steps": len(STEPS_OF_KIND[kind])}
         self.path = paths.pipeline_state
         self.log_path = paths.progress_log
         self._lock = lock_for(self.path)
@@ -63,7 +65,7 @@ class PipelineState:
             only_if: Callable[[dict], bool] | None = fields.pop("only_if", None)
             if only_if is not None and not only_if(current):
                 return current
-            state = {"episode": self.episode, "total_steps": TOTAL_STEPS, **current, **fields}
+            state = {**self._identity, **current, **fields}
             same_run = current.get("run_id") is not None and current.get("run_id") == state.get("run_id")
             if same_run and isinstance(current.get("pct"), (int, float)) and isinstance(state.get("pct"), (int, float)):
                 state["pct"] = max(current["pct"], state["pct"])

@@ -29,7 +29,7 @@ from filelock import Timeout
 
 from ..base import atomic, clock
 from ..base.errors import FacepipeError
-from ..base.layout import EpisodePaths
+from ..base.layout import unit_paths
 from . import procinfo
 from .locks import lock_for
 
@@ -62,9 +62,9 @@ def describe(entry: dict) -> str:
 
 class Registry:
     def __init__(self, data_root: str | Path, episode: str, heartbeat_s: float, lock_timeout: float = 30.0,
-                 path: Path | None = None):
-        self.episode = episode
-        self.path = path or EpisodePaths(Path(data_root), episode).runtime
+                 path: Path | None = None, kind: str = "episode"):
+        self.episode, self.kind = episode, kind
+        self.path = path or unit_paths(data_root, episode, kind).runtime
         self.heartbeat_s = heartbeat_s
         self._lock = lock_for(self.path, timeout=lock_timeout)
 
@@ -72,6 +72,9 @@ class Registry:
     def from_file(cls, path: Path, heartbeat_s: float) -> "Registry":
         """The registry in `path` (layout.registry_files), for readers that have no episode id."""
         return cls(path.parent.parent.parent, path.parent.name, heartbeat_s, path=path)
+
+    def _cancel_command(self) -> str:
+        return f"facepipe cancel {self.episode}" + (" --season" if self.kind == "season" else "")
 
     # --- reading -------------------------------------------------------------------------------
     def read(self) -> tuple[dict, str | None]:
@@ -145,8 +148,8 @@ class Registry:
             for name, entry in data["runs"].items():
                 if (entry.get("pid"), entry.get("host")) != (me["pid"], me["host"]):
                     raise RegistryBusy(
-                        f"{self.path}: episode {self.episode} is already being built by {describe(entry)}; "
-                        f"wait for it, or stop it with: facepipe cancel {self.episode}"
+                        f"{self.path}: {self.kind} {self.episode} is already being built by {describe(entry)}; "
+                        f"wait for it, or stop it with: {self._cancel_command()}"
                     )
             data["runs"][target] = self._entry(job_id, workdir=os.getcwd(), **extra)
             data["active_jobs"][target] = job_id
@@ -160,8 +163,8 @@ class Registry:
             holder = data["jobs"].get(name)
             if holder:
                 raise RegistryBusy(
-                    f"{self.path}: {name} of episode {self.episode} is already running as {describe(holder)}; "
-                    f"wait for it, or stop it with: facepipe cancel {self.episode} --stage {rule}"
+                    f"{self.path}: {name} of {self.kind} {self.episode} is already running as {describe(holder)}; "
+                    f"wait for it, or stop it with: {self._cancel_command()} --stage {rule}"
                 )
             data["jobs"][name] = self._entry(job_id, rule=rule, chunk=chunk, slurm_job_id=slurm_job_id)
 

@@ -15,15 +15,32 @@ import os
 import signal
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from ..base import clock
 from ..base.layout import job_name
 from . import messages, procinfo
 from .progress import Heartbeat, PipelineState, is_active
 from .registry import Registry, RegistryBusy
-from .steps import BY_NAME, RULES, STEP_OF_RULE, ordered
+from .steps import BY_NAME, RULES, STEP_OF_RULE, kind_of_rule, ordered
+
+
+class Unit(NamedTuple):
+    """What a plan and a state belong to: an episode or a season."""
+
+    kind: str
+    name: str
+
+
+def unit_of(rule: str, wildcards: dict) -> Unit | None:
+    """The unit a job of `rule` with these wildcards works on (None for other jobs)."""
+    if rule not in RULES:
+        return None
+    kind = kind_of_rule(rule)
+    name = (wildcards or {}).get("ep" if kind == "episode" else "season")
+    return Unit(kind, name) if name else None
 
 
 @dataclass
@@ -31,30 +48,31 @@ class Run:
     data_root: Path
     heartbeat_s: float
     run_id: str
-    plans: dict[str, list[str]]  # episode -> steps this run builds
+    plans: dict[Unit, list[str]]  # unit -> steps this run builds
+    season_members: dict[str, list[str]] = field(default_factory=dict)  # season -> its episodes
     heartbeat: Heartbeat | None = None
     interrupted: bool = False  # Ctrl-C or SIGTERM
 
-    def target(self, episode: str) -> str:
-        return self.plans[episode][-1]
+    def target(self, unit: Unit) -> str:
+        return self.plans[unit][-1]
 
-    def state(self, episode: str) -> PipelineState:
-        return PipelineState(self.data_root, episode)
+    def state(self, unit: Unit) -> PipelineState:
+        return PipelineState(self.data_root, unit.name, unit.kind)
 
-    def registry(self, episode: str) -> Registry:
-        return Registry(self.data_root, episode, self.heartbeat_s)
+    def registry(self, unit: Unit) -> Registry:
+        return Registry(self.data_root, unit.name, self.heartbeat_s, kind=unit.kind)
 
 
 _current: Run | None = None
 
 
-def planned_rules(jobs) -> dict[str, set[str]]:
-    """episode -> rules to run, from Snakemake jobs (anything with .rule.name and .wildcards_dict)."""
-    rules: dict[str, set[str]] = {}
+def planned_rules(jobs) -> dict[Unit, set[str]]:
+    """unit -> rules to run, from Snakemake jobs (anything with .rule.name and .wildcards_dict)."""
+    rules: dict[Unit, set[str]] = {}
     for job in jobs:
-        ep = (job.wildcards_dict or {}).get("ep")
-        if ep and job.rule.name in RULES:
-            rules.setdefault(ep, set()).add(job.rule.name)
+        unit = unit_of(job.rule.name, job.wildcards_dict)
+        if unit:
+            rules.setdefault(unit, set()).add(job.rule.name)
     return rules
 
 
@@ -66,29 +84,31 @@ def initial_fields(plan: list[str]) -> dict:
             "eta_s": None, "log": None}
 
 
-def on_start(workflow, config) -> None:
-    """Register the run on every episode it builds and publish each episode's plan.
+def on_start(workflow, config, season_members: dict[str, list[str]] | None = None) -> None:
+    """Register the run on every episode and season it builds and publish each one's plan.
 
-    Refuses (raising FacepipeError) if another live run holds one of the episodes; the
-    registrations already made are taken back, so nothing is left behind.
+    Refuses (raising FacepipeError) if another live run holds one of them; the registrations
+    already made are taken back, so nothing is left behind. `season_members` (season -> its
+    episodes) lets a season that cannot run say which episode blocked it.
     """
     global _current
     rules = planned_rules(workflow.dag.needrun_jobs())
     if not rules:
         return
     run = Run(Path(config["data_root"]), float(config["progress"]["heartbeat_s"]), uuid.uuid4().hex,
-              {ep: ordered(STEP_OF_RULE[r].name for r in rs) for ep, rs in rules.items()})
+              {unit: ordered(STEP_OF_RULE[r].name for r in rs) for unit, rs in rules.items()},
+              season_members)
     registered = []
     try:
-        for ep in sorted(run.plans):
-            run.registry(ep).register_run(run.target(ep), f"{run.target(ep)}_{ep}", run_id=run.run_id)
-            registered.append(ep)
+        for unit in sorted(run.plans):
+            run.registry(unit).register_run(run.target(unit), f"{run.target(unit)}_{unit.name}", run_id=run.run_id)
+            registered.append(unit)
     except RegistryBusy:
-        for ep in registered:
-            run.registry(ep).clear_run(run.target(ep))
+        for unit in registered:
+            run.registry(unit).clear_run(run.target(unit))
         raise
-    for ep, plan in run.plans.items():
-        run.state(ep).update(**initial_fields(plan), run_id=run.run_id, job_id=f"{run.target(ep)}_{ep}")
+    for unit, plan in run.plans.items():
+        run.state(unit).update(**initial_fields(plan), run_id=run.run_id, job_id=f"{run.target(unit)}_{unit.name}")
     run.heartbeat = Heartbeat(run.heartbeat_s / 2, lambda: _beat(run)).start()
     _current = run
     # Ctrl-C or SIGTERM: Snakemake stops its jobs; the episodes then read "cancelled", not
@@ -110,8 +130,8 @@ def _interrupt(signum, frame):
 def _stop_local_jobs(run: Run) -> None:
     """Ask this run's jobs on this machine to stop (they clean up and report "cancelled")."""
     mine = set(procinfo.children(os.getpid()))
-    for ep in run.plans:
-        for entry in run.registry(ep).read()[0]["jobs"].values():
+    for unit in run.plans:
+        for entry in run.registry(unit).read()[0]["jobs"].values():
             if entry.get("pid") in mine:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(entry["pid"], signal.SIGTERM)
@@ -125,51 +145,63 @@ def _at_exit() -> None:
 def _beat(run: Run) -> None:
     """Keep the run's registry entries fresh, and the state of episodes between jobs (waiting
     their turn, or for the cluster to start their next job): while a job runs, it beats itself."""
-    for ep in run.plans:
-        registry = run.registry(ep)
-        registry.heartbeat(target=run.target(ep))
+    for unit in run.plans:
+        registry = run.registry(unit)
+        registry.heartbeat(target=run.target(unit))
         if registry.read()[0]["jobs"]:
             continue
-        run.state(ep).update(only_if=lambda cur: is_active(cur) and cur.get("run_id") == run.run_id
+        run.state(unit).update(only_if=lambda cur: is_active(cur) and cur.get("run_id") == run.run_id
                              and (clock.age_s(cur.get("updated_at")) or 0.0) >= run.heartbeat_s / 2)
 
 
-def job_started(rule: str, episode: str) -> None:
-    run = _current
-    if run is None or episode not in run.plans:
+def job_started(rule: str, wildcards: dict) -> None:
+    run, unit = _current, unit_of(rule, wildcards)
+    if run is None or unit not in run.plans:
         return
-    run.state(episode).update(status="running", job_id=f"{rule}_{episode}", run_id=run.run_id, only_if=is_active)
+    run.state(unit).update(status="running", job_id=f"{rule}_{unit.name}", run_id=run.run_id, only_if=is_active)
 
 
-def job_failed(rule: str, episode: str, chunk: str | None = None, log: str | None = None) -> None:
+def job_failed(rule: str, wildcards: dict, log: str | None = None) -> None:
     """A job failed. If it did not say why itself (killed, out of memory...), say so now, naming
     its log file."""
     log = os.path.abspath(log) if log else None
-    run = _current
-    if run is None or episode not in run.plans:
+    run, unit = _current, unit_of(rule, wildcards)
+    if run is None or unit not in run.plans:
         return
-    state = run.state(episode)
+    state = run.state(unit)
     if run.interrupted:  # jobs stopped because the user interrupted the run did not fail
         state.update(status="cancelled", eta_s=None, run_id=run.run_id, message=messages.INTERRUPTED,
                      only_if=is_active)
     else:
         step = STEP_OF_RULE[rule]
         state.update(status="error", current_step=step.title, step_index=step.index, eta_s=None, run_id=run.run_id,
-                     message=messages.failed(step, run.target(episode), messages.died(rule, log)), log=log,
+                     message=messages.failed(step, run.target(unit), messages.died(rule, log)), log=log,
                      only_if=is_active)
-    run.registry(episode).clear_job(job_name(rule, chunk), only_mine=False)
+    run.registry(unit).clear_job(job_name(rule, (wildcards or {}).get("chunk")), only_mine=False)
+
+
+def _blocked_by(run: Run, unit: Unit) -> str | None:
+    """For a season that did not run: the message naming the episodes of it that failed."""
+    if unit.kind != "season":
+        return None
+    failed = []
+    for ep in run.season_members.get(unit.name, []):
+        state, _ = PipelineState(run.data_root, ep).read()
+        if state and state.get("status") in ("error", "cancelled"):
+            failed.append(f"{ep} ({state['status']}: {state.get('message', '')})")
+    return messages.season_blocked(unit.name, failed) if failed else None
 
 
 def on_end(success: bool, log: str | None = None) -> None:
-    """The run is over: settle every episode's state and take the run out of the registry."""
+    """The run is over: settle every unit's state and take the run out of the registry."""
     global _current
     run = _current
     if run is None:
         return
     if run.heartbeat:
         run.heartbeat.stop()
-    for ep in run.plans:
-        state = run.state(ep)
+    for unit in run.plans:
+        state = run.state(unit)
         if run.interrupted:
             state.update(status="cancelled", eta_s=None, message=messages.INTERRUPTED,
                          only_if=lambda cur: is_active(cur) and cur.get("run_id") == run.run_id)
@@ -178,10 +210,12 @@ def on_end(success: bool, log: str | None = None) -> None:
             state.update(status="error", eta_s=None,
                          message=f"Auto-run failed: a job ended without reporting (killed or crashed){hint}",
                          only_if=lambda cur: cur.get("status") == "running" and cur.get("run_id") == run.run_id)
-            state.update(status="cancelled", eta_s=None, message=messages.NOT_STARTED,
+            blocked = _blocked_by(run, unit)
+            state.update(status="error" if blocked else "cancelled", eta_s=None,
+                         message=blocked or messages.NOT_STARTED,
                          only_if=lambda cur: cur.get("status") == "pending" and cur.get("run_id") == run.run_id)
-        registry = run.registry(ep)
-        registry.clear_run(run.target(ep))
+        registry = run.registry(unit)
+        registry.clear_run(run.target(unit))
         if not success:
             registry.clear_stale()
     _current = None

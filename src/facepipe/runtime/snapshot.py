@@ -7,13 +7,13 @@ from collections import deque
 from pathlib import Path
 
 from ..base import clock
-from ..base.layout import EpisodePaths, known_episodes
+from ..base.layout import known_episodes, known_seasons, unit_paths
 from .progress import PipelineState, is_active
 from .registry import STALE_HEARTBEATS, Registry, describe, is_stale
 
 LOG_TAIL_LINES = 12
 
-__all__ = ["episode_status", "is_running", "known_episodes", "log_tail"]
+__all__ = ["episode_status", "is_running", "known_episodes", "known_seasons", "log_tail"]
 
 
 def log_tail(path: str | Path | None, lines: int = LOG_TAIL_LINES) -> list[str]:
@@ -27,26 +27,27 @@ def log_tail(path: str | Path | None, lines: int = LOG_TAIL_LINES) -> list[str]:
         return []
 
 
-def episode_status(data_root: Path, episode: str, heartbeat_s: float) -> dict:
-    state, state_problem = PipelineState(data_root, episode).read()
-    reg, reg_problem = Registry(data_root, episode, heartbeat_s).read()
+def episode_status(data_root: Path, episode: str, heartbeat_s: float, kind: str = "episode") -> dict:
+    """An episode's (or, with kind="season", a season's) status for a watcher."""
+    state, state_problem = PipelineState(data_root, episode, kind).read()
+    reg, reg_problem = Registry(data_root, episode, heartbeat_s, kind=kind).read()
     age = clock.age_s((state or {}).get("updated_at"))
     age = None if age is None else round(age, 1)
     flags = []
     if state and state.get("status") == "running" and age is not None and age > STALE_HEARTBEATS * heartbeat_s:
         flags.append(f"stale: no heartbeat for {age:.0f} s")
     active = []
-    for kind in ("runs", "jobs"):
-        for name, entry in reg[kind].items():
+    for table in ("runs", "jobs"):
+        for name, entry in reg[table].items():
             stale = is_stale(entry, heartbeat_s)
-            active.append({"kind": kind[:-1], "name": name, "stale": stale, **entry})
+            active.append({"kind": table[:-1], "name": name, "stale": stale, **entry})
             if stale:
-                flags.append(f"stale {kind[:-1]} {name}: {describe(entry)}")
+                flags.append(f"stale {table[:-1]} {name}: {describe(entry)}")
     problems = [p for p in (state_problem, reg_problem) if p]
     failed_log = (state or {}).get("log") if (state or {}).get("status") == "error" else None
-    return {"episode": episode, "state": state, "heartbeat_age_s": age, "active": active,
+    return {"episode": episode, "kind": kind, "state": state, "heartbeat_age_s": age, "active": active,
             "flags": flags, "problems": problems, "log": failed_log, "log_tail": log_tail(failed_log),
-            "paths": {"state": str(EpisodePaths(Path(data_root), episode).pipeline_state)}}
+            "paths": {"state": str(unit_paths(data_root, episode, kind).pipeline_state)}}
 
 
 def is_running(status: dict) -> bool:

@@ -1,5 +1,6 @@
-"""The four user-facing steps, the rules behind them, and their share of the progress bar: the one
-table the runtime, the plan, the status view, the web page and the CLI read."""
+"""The four user-facing steps of an episode and the one of a season, the rules behind them, and
+their share of the progress bar: the one table the runtime, the plan, the status view, the web page
+and the CLI read."""
 
 from __future__ import annotations
 
@@ -25,12 +26,21 @@ STEPS = (
     Step("cluster", "Cluster", "clustering", 4, (0.75, 1.00), (("embed", (0.0, 0.8)), ("cluster", (0.8, 1.0))),
          "cluster_target"),
 )
-BY_NAME = {s.name: s for s in STEPS}
+# A season has one step: linking its episodes' clusters into a cast (progress of its own, under
+# seasons/{season}/diagnostics/).
+SEASON_STEP = Step("season", "Season", "season linking", 1, (0.0, 1.0), (("season", (0.0, 1.0)),), "season_target")
+STEPS_OF_KIND = {"episode": STEPS, "season": (SEASON_STEP,)}
+BY_NAME = {s.name: s for steps in STEPS_OF_KIND.values() for s in steps}
 TOTAL_STEPS = len(STEPS)
-# Snakemake rule -> its step; rules in pipeline order.
-STEP_OF_RULE = {rule: step for step in STEPS for rule, _part in step.rules}
+# Snakemake rule -> its step; rules in pipeline order (an episode's, then a season's).
+STEP_OF_RULE = {rule: step for steps in STEPS_OF_KIND.values() for step in steps for rule, _part in step.rules}
 RULES = tuple(STEP_OF_RULE)
-_PART = {rule: part for step in STEPS for rule, part in step.rules}
+EPISODE_RULES = tuple(rule for step in STEPS for rule, _part in step.rules)
+_PART = {rule: part for step in STEP_OF_RULE.values() for rule, part in step.rules}
+
+
+def kind_of_rule(rule: str) -> str:
+    return "season" if STEP_OF_RULE[rule] is SEASON_STEP else "episode"
 
 
 def step_of_rule(rule: str) -> Step:
@@ -54,8 +64,9 @@ def is_first_rule_of_step(rule: str) -> bool:
 
 
 def ordered(step_names) -> list[str]:
+    """Step names in pipeline order (an episode's steps, then the season's)."""
     wanted = set(step_names)
-    return [s.name for s in STEPS if s.name in wanted]
+    return [name for name in BY_NAME if name in wanted]
 
 
 def step_of_target(target: str) -> Step | None:

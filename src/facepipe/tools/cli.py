@@ -34,14 +34,18 @@ def cmd_status(args) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from ..runtime.snapshot import episode_status, is_running, known_episodes
+    from ..runtime.snapshot import episode_status, is_running, known_episodes, known_seasons
     from .status_view import render
 
     cfg = _config(args)
     root, hb = Path(cfg["data_root"]), float(cfg["progress"]["heartbeat_s"])
 
     def snapshot():
-        return [episode_status(root, ep, hb) for ep in (args.episodes or known_episodes(root))]
+        if args.episodes:  # named: an episode, or else a season of that name
+            seasons = set(known_seasons(root)) - set(known_episodes(root))
+            return [episode_status(root, name, hb, "season" if name in seasons else "episode") for name in args.episodes]
+        return ([episode_status(root, ep, hb) for ep in known_episodes(root)]
+                + [episode_status(root, s, hb, "season") for s in known_seasons(root)])
 
     console = Console()
     if not args.watch:
@@ -109,7 +113,8 @@ def cmd_cancel(args) -> int:
     from ..runtime.cancel import cancel
 
     cfg = _config(args)
-    for line in cancel(cfg["data_root"], args.episode, args.stage, float(cfg["progress"]["heartbeat_s"])):
+    kind = "season" if args.season else "episode"
+    for line in cancel(cfg["data_root"], args.episode, args.stage, float(cfg["progress"]["heartbeat_s"]), kind):
         print(line)
     print(f"{args.episode}: cancelled")
     return 0
@@ -123,14 +128,31 @@ def cmd_make_slideshow(args) -> int:
     return 0
 
 
+def cmd_make_season(args) -> int:
+    from .slideshow import make_season
+
+    made, labels = make_season(args.photos, args.videos, args.show, episodes=args.episodes, shot_s=args.shot_s)
+    Path(args.labels).write_text(json.dumps(labels, indent=1) + "\n")
+    print(f"wrote {', '.join(str(v) for v in made)} and {args.labels}")
+    return 0
+
+
 def cmd_eval(args) -> int:
-    from ..base.layout import EpisodePaths
-    from .evaluate import load_json, score
+    from ..base.layout import EpisodePaths, SeasonPaths
+    from .evaluate import load_json, score, score_season
 
     cfg = _config(args)
-    paths = EpisodePaths(Path(cfg["data_root"]), args.episode)
-    result = score(load_json(paths.clusters, "clusters.json (run snakemake cluster_target first)"),
-                   load_json(paths.tracks, "tracks.json"), load_json(args.labels, "labels file"))
+    root = Path(cfg["data_root"])
+    labels = load_json(args.labels, "labels file")
+    if args.season:
+        cast = load_json(SeasonPaths(root, args.episode).cast, "cast.json (run snakemake season_target first)")
+        episodes = {ep: (load_json(EpisodePaths(root, ep).clusters, "clusters.json"),
+                         load_json(EpisodePaths(root, ep).tracks, "tracks.json")) for ep in cast["episodes"]}
+        result = score_season(cast, episodes, labels)
+    else:
+        paths = EpisodePaths(root, args.episode)
+        result = score(load_json(paths.clusters, "clusters.json (run snakemake cluster_target first)"),
+                       load_json(paths.tracks, "tracks.json"), labels)
     text = json.dumps(result, indent=1)
     if args.out:
         Path(args.out).write_text(text + "\n")
@@ -168,8 +190,9 @@ def parser() -> argparse.ArgumentParser:
     common(s, videos=True)
     s.set_defaults(func=cmd_plan)
 
-    s = sub.add_parser("cancel", help="stop an episode's running jobs")
-    s.add_argument("episode")
+    s = sub.add_parser("cancel", help="stop an episode's (or a season's) running jobs")
+    s.add_argument("episode", help="the episode id (or, with --season, the season)")
+    s.add_argument("--season", action="store_true", help="EPISODE names a season")
     s.add_argument("--stage", choices=stage_names(), help="only the jobs of this rule or step")
     common(s)
     s.set_defaults(func=cmd_cancel)
@@ -180,8 +203,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--shot-s", type=float, default=1.0)
     s.set_defaults(func=cmd_make_slideshow)
 
-    s = sub.add_parser("eval", help="score an episode's clusters against labels")
-    s.add_argument("episode")
+    s = sub.add_parser("make-season", help="turn <person>/<photo> folders into a labelled season of test episodes")
+    s.add_argument("photos")
+    s.add_argument("videos", help="folder for the episodes ({show}_S01_E01.mp4 ...)")
+    s.add_argument("--show", default="SHOW")
+    s.add_argument("--episodes", type=int, default=3)
+    s.add_argument("--shot-s", type=float, default=1.0)
+    s.add_argument("--labels", required=True, help="where to write the season's labels (JSON)")
+    s.set_defaults(func=cmd_make_season)
+
+    s = sub.add_parser("eval", help="score an episode's clusters (or a season's cast) against labels")
+    s.add_argument("episode", help="the episode id (or, with --season, the season)")
+    s.add_argument("--season", action="store_true", help="score the season EPISODE's cast.json")
     s.add_argument("--labels", required=True)
     s.add_argument("--out", help="also write the scores here (JSON)")
     common(s)

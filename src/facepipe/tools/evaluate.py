@@ -8,6 +8,13 @@ Labels come as a JSON file with any of:
 - "tracks": {"<track_id>": "<name>"}: for one particular run.
 Each labelled item is a track; a track the pipeline left unassigned, or a labelled shot with no
 face found, counts as a cluster of its own, so misses cost recall.
+
+A season is scored against a labels file {"kind": "season", "episodes": {episode: labels}} (each
+episode's labels as above; `facepipe make-season` writes one). Each item is an (episode, cluster)
+whose labelled tracks name a person (the one most of them show); the season's prediction is its
+cast member, or a group of its own when it was left unlinked. Beside BCubed: for each person, the
+episodes they appear in (by the labels) and whether one cast member holds them in all of those
+episodes, and the cast members that hold two or more people.
 """
 
 from __future__ import annotations
@@ -118,3 +125,52 @@ def load_json(path: str | Path, what: str) -> dict:
         raise FacepipeError(f"{path}: {what} not found") from None
     except json.JSONDecodeError as exc:
         raise FacepipeError(f"{path}: {what} is not valid JSON ({exc.msg})") from None
+
+
+def season_items(cast: dict, episodes: dict[str, tuple[dict, dict]], labels: dict) -> list[tuple[str, str, str]]:
+    """(person, predicted group, episode) for every (episode, cluster) with labelled tracks;
+    `episodes` maps each episode to its (clusters.json, tracks.json)."""
+    member_of = {(a["episode"], cid): m["cast_id"] for m in cast["cast"] for a in m["appearances"]
+                 for cid in a["cluster_ids"]}
+    items = []
+    for ep, ep_labels in labels["episodes"].items():
+        if ep not in episodes:
+            continue
+        clusters, tracks = episodes[ep]
+        person_of = {tid: name for name, tid in labelled_items(ep_labels, tracks) if tid is not None}
+        for c in clusters["clusters"]:
+            named = [person_of[t] for t in c["track_ids"] if t in person_of]
+            if named:
+                group = member_of.get((ep, c["cluster_id"]), f"unlinked-{ep}-{c['cluster_id']}")
+                items.append((Counter(named).most_common(1)[0][0], str(group), ep))
+    return items
+
+
+def score_season(cast: dict, episodes: dict[str, tuple[dict, dict]], labels: dict) -> dict:
+    items = season_items(cast, episodes, labels)
+    if not items:
+        raise FacepipeError("season labels match no cluster of the season's episodes; nothing to score")
+    truth, pred = [p for p, _g, _e in items], [g for _p, g, _e in items]
+    p, r, f = bcubed(truth, pred)
+    people = sorted(set(truth))
+    present = {n: sorted({e for name, _g, e in items if name == n}) for n in people}
+    whole = {}
+    for n in people:
+        groups = {g for name, g, _e in items if name == n}
+        whole[n] = any(sorted({e for name, g2, e in items if name == n and g2 == g}) == present[n] for g in groups)
+    holders = defaultdict(set)
+    for name, g, _e in items:
+        holders[g].add(name)
+    return {
+        "season": cast["season"],
+        "items": len(items),
+        "people": len(people),
+        "cast_members": len(cast["cast"]),
+        "bcubed_precision": round(p, 4),
+        "bcubed_recall": round(r, 4),
+        "bcubed_f": round(f, 4),
+        "people_found_whole": sum(whole.values()),
+        "people_split": sorted(n for n, ok in whole.items() if not ok),
+        "episodes_of_person": present,
+        "merged_cast": sorted(sorted(v) for g, v in holders.items() if len(v) > 1),
+    }

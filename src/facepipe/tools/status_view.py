@@ -24,7 +24,8 @@ def render(statuses: list[dict]):
             message += "\n[red]" + "\n".join(notes) + "[/red]"
         jobs = ", ".join(f"{a['name']}{' (stale)' if a['stale'] else ''}" for a in st["active"]) or "-"
         age, eta = st["heartbeat_age_s"], s.get("eta_s")
-        table.add_row(st["episode"], f"{s.get('current_step', '-')}" + (f" [{s.get('step_index')}/{s.get('total_steps')}]" if s else ""),
+        name = f"{st['episode']} (season)" if st.get("kind") == "season" else st["episode"]
+        table.add_row(name, f"{s.get('current_step', '-')}" + (f" [{s.get('step_index')}/{s.get('total_steps')}]" if s else ""),
                       bar, f"{pct * 100:.0f}%" if isinstance(pct, (int, float)) else "-",
                       f"[{STATUS_COLOURS.get(status, 'white')}]{status}[/]", message,
                       format_eta(eta) if status in ("pending", "running") else "-",

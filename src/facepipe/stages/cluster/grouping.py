@@ -22,6 +22,7 @@ import numpy as np
 
 from ...base import atomic
 from ...base.errors import FacepipeError
+from ..embed import SPACE
 
 METHODS = ("agglomerative", "dbscan")
 # Cosine-distance thresholds per method and embedder. dlib's: measured by bench/quality_ablation.py
@@ -134,7 +135,7 @@ def cluster_tracks(tracks: dict, embeddings: dict, cfg: dict) -> dict:
     method = cfg.get("method") or "agglomerative"
     if method not in METHODS:
         raise FacepipeError(f"cluster.method {method!r} is unknown; use one of {', '.join(METHODS)}")
-    threshold = cfg.get("threshold") or DEFAULT_THRESHOLDS[method][embedder]
+    threshold = cfg.get("threshold") or DEFAULT_THRESHOLDS[method][SPACE[embedder]]
     still_tids = np.asarray(embeddings["track_ids"])
     quality = np.asarray(embeddings["quality"])
     all_tracks = tracks["tracks"]

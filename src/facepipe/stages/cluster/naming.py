@@ -1,10 +1,15 @@
 """Naming: put a person's name on the clusters that match a folder of named reference photos.
 
-The folder holds `<name>.jpg|png` files and/or `<name>/*.jpg|png` subfolders. A trailing number
-and the separators before it are dropped from a file's name, so `obama.jpg`, `obama2.jpg` and
-`obama_3.png` are all photos of "obama". Each photo's largest face is found with the same MTCNN
-as Detect, cropped as Stills crops (with stills.margin), and embedded with the episode's embedder; every photo stays a
-reference of its own. The distance between a cluster and a person is the smallest cosine distance
+The folder holds `<name>.jpg|png` files and/or `<name>/*.jpg|png` subfolders (a subfolder is one
+person, always). A trailing number and the separators before it are dropped from a file's name,
+so `obama.jpg`, `obama2.jpg` and `obama_3.png` are all photos of "obama" - but only when their
+faces agree: photos that this rule would put under one name are kept apart when the median
+distance between them is above SAME_PERSON_MEDIAN (`id00.jpg` ... `id12.jpg`, thirteen people,
+are thirteen references named by their full file names, not one "id"). Every name's photos, and
+every group kept apart, are listed in the result's "references" and the job's log, so nothing is
+merged or split without saying so. Each photo's largest face is found with the same MTCNN as
+Detect, cropped as Stills crops (with stills.margin), and embedded with the episode's embedder;
+every photo stays a reference of its own. The distance between a cluster and a person is the smallest cosine distance
 between any still of the cluster and any photo of the person: one still that matches one photo
 (a face turned the same way) is the evidence. Clusters are named in two passes:
 
@@ -33,6 +38,7 @@ import numpy as np
 from ...base.errors import FacepipeError
 from ...base.images import face_crop
 from ...base.media import is_photo
+from ..embed import SPACE
 from .grouping import unit
 
 # Cosine distances (cluster to person, as above), per embedder, measured with dlib on the default
@@ -47,6 +53,11 @@ DEFAULT_NAME_THRESHOLDS = {"dlib": 0.07, "facenet": 0.4}
 # the margin 0.01 lies between their 0.020 and 0.017 and biden's 0.004, and cuts the names an
 # absent lfw10 person leaves on strangers from 10 in 10 to 2. None: not measured, no such pass.
 ELIMINATION = {"dlib": (0.13, 0.01), "facenet": None}
+# Photos a trailing number would put under one name stay one person while the median distance
+# between them is at most this. Measured on lfw10 (each person's 10 photos, dlib, photo to photo):
+# the same person's pairs have a median of 0.047 (95 % under 0.089), different people's 0.152
+# (95 % over 0.109). facenet's is a placeholder until measured.
+SAME_PERSON_MEDIAN = {"dlib": 0.10, "facenet": 0.5}
 _TRAILING_NUMBER = re.compile(r"[\s._-]*\d+$")
 
 
@@ -90,45 +101,103 @@ def embed_photo(photo: Path, detector, embedder, margin: float) -> np.ndarray | 
     return embedder.embed(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB), box, marks)
 
 
+def _agreeing(named: list[tuple[str, Path, np.ndarray]], bound: float, warn, report: dict) -> list:
+    """Keep apart the photos a trailing number put under one name when their faces disagree."""
+    by_name: dict[str, list] = {}
+    for item in named:
+        by_name.setdefault(item[0], []).append(item)
+    out = []
+    for name, items in by_name.items():
+        loose = [it for it in items if it[1].parent.name != name]  # not in a <name>/ folder
+        if len(loose) > 1:
+            vecs = np.stack([it[2] for it in loose])
+            pairs = (1.0 - vecs @ vecs.T)[np.triu_indices(len(loose), 1)]
+            median = float(np.median(pairs))
+            if median > bound:
+                files = [it[1].name for it in loose]
+                warn(f"facepipe: reference photos {', '.join(files)} would all be named {name!r} by their trailing "
+                     f"numbers, but their faces differ (median distance {median:.3f}); each is kept as a person of its "
+                     f"own, named by its file name. To name one person's photos, put them in a folder {name}/, or "
+                     "give different people distinct names")
+                report.setdefault("kept_apart", []).append(
+                    {"name": name, "files": files, "median_distance": round(median, 4)})
+                out += [(it[1].stem, it[1], it[2]) for it in loose]
+                items = [it for it in items if it not in loose]
+        out += items
+    return out
+
+
 def load_references(
-    folder: str | Path, embed_cfg: dict, margin: float, warn: Callable[[str], None] | None = None
+    folder: str | Path, embed_cfg: dict, margin: float, warn: Callable[[str], None] | None = None,
+    report: dict | None = None,
 ) -> dict[str, np.ndarray]:
     """Name -> that person's photos' unit embeddings (one row per photo), with the embedder of
     `embed_cfg`, each face cropped with `margin` (stills.margin) as Stills crops.
 
     A photo with no face is skipped with a warning; a folder where no photo has a face is an error.
+    `report`, if given, receives "photos" (name -> its photo files) and "kept_apart" (the groups a
+    trailing number would have merged, kept apart because their faces differ).
     """
     from ..detect import FacenetDetector
     from ..embed import make_embedder
 
     warn = warn or (lambda line: print(line, file=sys.stderr))
+    folder = Path(folder)
     photos = reference_photos(folder)
     detector = FacenetDetector(embed_cfg.get("device", "cpu"))
     embedder = make_embedder(embed_cfg)
-    vectors: dict[str, list[np.ndarray]] = {}
+    report = {} if report is None else report
+    named = []
     for name, photo in photos:
         vec = embed_photo(photo, detector, embedder, margin)
         if vec is None:
             warn(f"facepipe: {photo}: no face found, reference skipped; use a photo where the face is clear")
             continue
-        vectors.setdefault(name, []).append(unit(vec.astype(np.float64)))
-    if not vectors:
+        named.append((name, photo, unit(vec.astype(np.float64))))
+    if not named:
         raise FacepipeError(f"{folder}: no face found in any reference photo; use photos where the face is clear")
+    vectors: dict[str, list[np.ndarray]] = {}
+    photos_of: dict[str, list[str]] = {}
+    for name, photo, vec in _agreeing(named, SAME_PERSON_MEDIAN[SPACE[embed_cfg["embedder"]]], warn, report):
+        vectors.setdefault(name, []).append(vec)
+        photos_of.setdefault(name, []).append(str(photo.relative_to(folder)))
+    report["photos"] = {name: sorted(files) for name, files in sorted(photos_of.items())}
     return {name: np.stack(vecs) for name, vecs in vectors.items()}
+
+
+def group_distances(groups: list[np.ndarray], references: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
+    """Sorted names, and per group (a cluster's, or a cast member's, unit still vectors) x name the
+    smallest distance between any of its stills and any of that person's photos."""
+    names = sorted(references)
+    dist = np.full((len(groups), len(names)), np.inf)
+    for i, stills in enumerate(groups):
+        for j, name in enumerate(names):
+            dist[i, j] = float((1.0 - stills @ references[name].T).min(initial=np.inf))
+    return names, dist
 
 
 def cluster_distances(result: dict, embeddings: dict,
                       references: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
     """Sorted names, and per cluster x name the smallest distance between its stills and their photos."""
-    names = sorted(references)
     vectors = unit(np.asarray(embeddings["vectors"], dtype=np.float64))
     still_tids = np.asarray(embeddings["track_ids"])
-    dist = np.full((len(result["clusters"]), len(names)), np.inf)
-    for i, c in enumerate(result["clusters"]):
-        stills = vectors[np.isin(still_tids, c["track_ids"])]
-        for j, name in enumerate(names):
-            dist[i, j] = float((1.0 - stills @ references[name].T).min(initial=np.inf))
-    return names, dist
+    return group_distances([vectors[np.isin(still_tids, c["track_ids"])] for c in result["clusters"]], references)
+
+
+def name_groups(dist: np.ndarray, names: list[str], embedder: str,
+                threshold: float | None) -> tuple[dict[int, tuple[str, float, str]], dict]:
+    """The two passes (by distance, then by elimination) over groups x names: group index ->
+    (name, distance, pass), and the summary clusters.json and cast.json give as "references"."""
+    embedder = SPACE.get(embedder, embedder)
+    threshold = threshold or DEFAULT_NAME_THRESHOLDS[embedder]
+    elimination = ELIMINATION.get(embedder)
+    named = name_by_distance(dist, names, threshold)
+    if elimination:
+        named = name_by_elimination(dist, names, named, *elimination)
+    used = {n for n, _d, _how in named.values()}
+    return named, {"names": names, "name_threshold": threshold,
+                   "elimination": dict(zip(("threshold", "margin"), elimination)) if elimination else None,
+                   "unmatched": sorted(n for n in names if n not in used)}
 
 
 def name_by_distance(dist: np.ndarray, names: list[str], threshold: float) -> dict[int, tuple[str, float, str]]:
@@ -160,14 +229,12 @@ def name_by_elimination(dist: np.ndarray, names: list[str], named: dict, thresho
     return named
 
 
-def name_clusters(result: dict, embeddings: dict, references: dict[str, np.ndarray], threshold: float | None) -> dict:
-    """Add "name" to matching clusters of a clusters.json result, and a "references" summary."""
-    threshold = threshold or DEFAULT_NAME_THRESHOLDS[result["embedder"]]
-    elimination = ELIMINATION.get(result["embedder"])
+def name_clusters(result: dict, embeddings: dict, references: dict[str, np.ndarray], threshold: float | None,
+                  report: dict | None = None) -> dict:
+    """Add "name" to matching clusters of a clusters.json result, and a "references" summary
+    (with `report` from load_references: each name's photos, and any kept apart)."""
     names, dist = cluster_distances(result, embeddings, references)
-    named = name_by_distance(dist, names, threshold)
-    if elimination:
-        named = name_by_elimination(dist, names, named, *elimination)
+    named, summary = name_groups(dist, names, result["embedder"], threshold)
     clusters_of: dict[str, list[int]] = {}
     for i, c in enumerate(result["clusters"]):
         for key in ("name", "name_distance", "named_by"):
@@ -177,10 +244,8 @@ def name_clusters(result: dict, embeddings: dict, references: dict[str, np.ndarr
             c["name_distance"] = round(distance, 4)
             clusters_of.setdefault(c["name"], []).append(c["cluster_id"])
     result["references"] = {
-        "names": names,
-        "name_threshold": threshold,
-        "elimination": dict(zip(("threshold", "margin"), elimination)) if elimination else None,
-        "unmatched": sorted(n for n in names if n not in clusters_of),
+        **summary,
         "possible_splits": [{"name": n, "cluster_ids": ids} for n, ids in sorted(clusters_of.items()) if len(ids) > 1],
+        **(report or {}),
     }
     return result

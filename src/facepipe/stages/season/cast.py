@@ -1,0 +1,147 @@
+"""A season's cast: every episode's clusters linked into cast members, with screen time per
+episode, the best still of each appearance, and names from the reference photos.
+
+Items are the clusters of the season's episodes (their tracks' mean embedding, as clustering uses
+them). Two clusters of one episode that share a frame are two people; two that do not may be one
+person split within the episode, and are joined here when they are near. A group of one cluster,
+in one episode, with no name, is not a cast member: it is listed as unlinked (a guest, a face in
+the crowd). Cast members are sorted by their total screen time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...base.errors import FacepipeError
+from ...base.layout import EpisodePaths
+from ..cluster import cannot_link, group_distances, load_embeddings, name_groups, track_vectors, unit
+from ..embed import SPACE
+from ..stills import read_manifest
+from .linking import link
+
+# Cosine distance below which two episodes' clusters are one cast member (average linkage over
+# the clusters' mean embeddings), per embedder space. dlib: measured by bench/season_ablation.py
+# on lfw10 and johns spread over three episodes each (docs/seasons.md): from 0.03 to 0.08 every
+# person is one cast member in all their episodes and no cast member holds two people; 0.08 links
+# most (BCubed F 0.974 and 1.000), 0.09 merges three pairs of lfw10 people. It is also the episode
+# clustering threshold, so a season continues the episodes' clustering. facenet's: a placeholder.
+SEASON_THRESHOLDS = {"dlib": 0.08, "facenet": 0.5}
+
+
+@dataclass
+class EpisodeClusters:
+    """What the season needs of one built episode."""
+
+    episode: str
+    clusters: dict  # clusters.json
+    points: np.ndarray  # (clusters, dim): each cluster's unit mean embedding
+    stills: list[np.ndarray]  # per cluster: its stills' unit embeddings
+    best: list[tuple[str, float] | None]  # per cluster: (its best still's path under the data root, quality)
+    forbidden: list[tuple[int, int]]  # cluster index pairs that share a frame
+
+
+def load_episode(data_root: str | Path, episode: str) -> EpisodeClusters:
+    """Read an episode's clusters, embeddings, tracks and stills (built by cluster_target)."""
+    paths = EpisodePaths(Path(data_root), episode)
+    try:
+        clusters = json.loads(paths.clusters.read_text())
+        tracks = json.loads(paths.tracks.read_text())
+        emb = load_embeddings(paths.embeddings)
+        manifest = read_manifest(paths.stills_dir)
+    except (OSError, ValueError) as exc:
+        raise FacepipeError(f"{paths.harvest}: episode {episode} is not fully built ({exc}); "
+                            f"run snakemake cluster_target for it, or leave it out with season.exclude") from None
+    vectors = unit(np.asarray(emb["vectors"], dtype=np.float64))
+    still_tids = np.asarray(emb["track_ids"])
+    quality = {s["file"]: s["quality"] for s in manifest["stills"]}
+    by_id = {t["track_id"]: t for t in tracks["tracks"]}
+    points, stills, best, pseudo = [], [], [], []
+    for c in clusters["clusters"]:
+        tids = c["track_ids"]
+        points.append(unit(track_vectors(vectors, still_tids, tids).mean(axis=0)))
+        stills.append(vectors[np.isin(still_tids, tids)])
+        mine = [s for s in manifest["stills"] if s["track_id"] in set(tids)]
+        top = max(mine, key=lambda s: s["quality"], default=None)
+        # relative to the data root, as cast.json gives it
+        best.append((str((paths.stills_dir / top["file"]).relative_to(Path(data_root))), quality[top["file"]])
+                    if top else None)
+        pseudo.append({"detections": [d for t in tids for d in by_id[t]["detections"]]})
+    ban = cannot_link(pseudo)
+    forbidden = [(int(a), int(b)) for a, b in zip(*np.nonzero(np.triu(ban)))]
+    return EpisodeClusters(episode, clusters, np.asarray(points).reshape(len(points), -1), stills, best, forbidden)
+
+
+def _embedder(episodes: list[EpisodeClusters]) -> str:
+    used = {e.clusters["embedder"] for e in episodes}
+    if len(used) > 1:
+        which = ", ".join(f"{e.episode}: {e.clusters['embedder']}" for e in episodes)
+        raise FacepipeError(f"the season's episodes were embedded differently ({which}); run snakemake "
+                            "cluster_target so that all of them use embed.embedder")
+    return used.pop() if used else "dlib"
+
+
+def build_cast(season: str, episodes: list[EpisodeClusters], threshold: float | None,
+               references: dict | None = None, name_threshold: float | None = None,
+               report: dict | None = None) -> dict:
+    """cast.json for `season`: the episodes' clusters linked into cast members (and named, with
+    `references` from cluster.load_references)."""
+    embedder = _embedder(episodes)
+    key = SPACE[embedder]
+    threshold = threshold or SEASON_THRESHOLDS[key]
+    items = [(e, k) for e in episodes for k in range(len(e.clusters["clusters"]))]
+    offset, start = {}, 0
+    for e in episodes:
+        offset[e.episode] = start
+        start += len(e.clusters["clusters"])
+    points = np.concatenate([e.points for e in episodes if len(e.points)]) if items else np.zeros((0, 1))
+    forbidden: dict[int, set[int]] = {}
+    for e in episodes:
+        for a, b in e.forbidden:
+            i, j = offset[e.episode] + a, offset[e.episode] + b
+            forbidden.setdefault(i, set()).add(j)
+            forbidden.setdefault(j, set()).add(i)
+    groups = link(points, forbidden, threshold)
+    named, summary = {}, None
+    if references:
+        names, dist = group_distances([np.concatenate([items[i][0].stills[items[i][1]] for i in g]) for g in groups],
+                                      references)
+        named, summary = name_groups(dist, names, key, name_threshold)
+    members = []
+    unlinked = []
+    for g, group in enumerate(groups):
+        appearances: dict[str, dict] = {}
+        for i in group:
+            e, k = items[i]
+            c = e.clusters["clusters"][k]
+            a = appearances.setdefault(e.episode, {"episode": e.episode, "cluster_ids": [], "screen_time_s": 0.0,
+                                                   "best_still": None, "_q": -1.0})
+            a["cluster_ids"].append(c["cluster_id"])
+            a["screen_time_s"] += c["screen_time_s"]
+            if e.best[k] and e.best[k][1] > a["_q"]:
+                a["best_still"], a["_q"] = e.best[k]
+        if len(group) == 1 and g not in named:
+            e, k = items[group[0]]
+            unlinked.append({"episode": e.episode, "cluster_id": e.clusters["clusters"][k]["cluster_id"],
+                             "screen_time_s": e.clusters["clusters"][k]["screen_time_s"]})
+            continue
+        ordered = [appearances[e.episode] for e in episodes if e.episode in appearances]
+        for a in ordered:
+            a.pop("_q")
+            a["cluster_ids"].sort()
+            a["screen_time_s"] = round(a["screen_time_s"], 3)
+        member = {"screen_time_s": round(sum(a["screen_time_s"] for a in ordered), 3), "appearances": ordered}
+        if g in named:
+            member["name"], distance, member["named_by"] = named[g]
+            member["name_distance"] = round(distance, 4)
+        members.append(member)
+    members.sort(key=lambda m: (-m["screen_time_s"], m["appearances"][0]["episode"], m["appearances"][0]["cluster_ids"]))
+    cast = [{"cast_id": k, **m} for k, m in enumerate(members)]
+    result = {"season": season, "episodes": [e.episode for e in episodes], "embedder": embedder,
+              "threshold": threshold, "cast": cast, "unlinked": unlinked}
+    if summary is not None:
+        result["references"] = {**summary, **(report or {})}
+    return result
