@@ -76,12 +76,13 @@ def load_episode(data_root: str | Path, episode: str) -> EpisodeClusters:
 
 
 def _embedder(episodes: list[EpisodeClusters]) -> str:
+    """The embedder of the season's episodes (dlib and dlib-native give the same vectors)."""
     used = {e.clusters["embedder"] for e in episodes}
-    if len(used) > 1:
+    if len({SPACE[u] for u in used}) > 1:
         which = ", ".join(f"{e.episode}: {e.clusters['embedder']}" for e in episodes)
         raise FacepipeError(f"the season's episodes were embedded differently ({which}); run snakemake "
                             "cluster_target so that all of them use embed.embedder")
-    return used.pop() if used else "dlib"
+    return used.pop() if len(used) == 1 else SPACE[used.pop()] if used else "dlib"
 
 
 def build_cast(season: str, episodes: list[EpisodeClusters], threshold: float | None,

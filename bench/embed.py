@@ -1,0 +1,69 @@
+"""Bench 5: embedding stills per second, dlib (the network in PyTorch) against dlib-native (dlib's
+own C++ code), on 2 cores, and the embed job's peak memory.
+
+Both run facepipe's embed stage as the embed job does (embed_stills with the job's two worker
+processes) in a fresh process each, on the same stills: those of the crowded 720p bench episode
+(built by a default run of `snakemake cluster_target`). Reports stills/s of each, their ratio, the
+cosine similarity of their vectors, and the peak memory of that run's embed job (Snakemake's
+benchmark file: the job and its workers together).
+Goal: dlib at least 8 times dlib-native; peak memory under 1.5 GB.
+
+    python bench/embed.py [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from benchlib import OUT, episode, job_benchmarks, machine, snakemake_cmd, timed, write_config
+from facepipe.tools.testmedia import make_crowded_video
+
+CHILD = """
+import json, sys, time
+from facepipe.stages.embed import embed_stills
+t0 = time.perf_counter()
+n = embed_stills(sys.argv[1], sys.argv[2], {"embedder": sys.argv[3], "device": "cpu"}, workers=2)
+elapsed = time.perf_counter() - t0
+print(json.dumps({"stills": n, "seconds": elapsed}))
+"""
+
+
+def run(stills, embedder: str) -> dict:
+    out = OUT / f"bench5-{embedder}.npz"
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(stills), str(out), embedder], capture_output=True,
+                          text=True, check=True)
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "npz": out}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60)
+    args = ap.parse_args()
+    video = make_crowded_video(OUT / "crowded-videos" / f"crowd720_{int(args.seconds)}s.mp4", args.seconds)
+    work = OUT / "bench5"
+    write_config(work, video.parent)
+    timed(snakemake_cmd(work, "cluster_target"))
+    stills = episode(work, video.stem).stills_dir
+    run(stills, "dlib")  # warm: the parsed weights' cache, the page cache
+    fast, slow = run(stills, "dlib"), run(stills, "dlib-native")
+    a, b = np.load(fast["npz"])["vectors"], np.load(slow["npz"])["vectors"]
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    print(f"machine: {machine()}")
+    print(f"stills: {fast['stills']} of the crowded 720p episode ({args.seconds:.0f} s)")
+    for name, r in (("dlib (PyTorch)", fast), ("dlib-native", slow)):
+        print(f"{name}: {r['stills'] / r['seconds']:.1f} stills/s ({r['seconds']:.1f} s, 2 worker processes, model "
+              f"load included)")
+    job = job_benchmarks(work, video.stem)["embed"]
+    print(f"embed job of the run (dlib): {job['s']:.1f} s, peak memory {job['max_rss']:.0f} MB (goal < 1536)")
+    print(f"ratio dlib / dlib-native: {slow['seconds'] / fast['seconds']:.2f}  (goal >= 8)")
+    print(f"vectors: min cosine similarity {cos.min():.7f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
