@@ -31,6 +31,8 @@ PROGRESS_LOG = "harvest/{ep}/diagnostics/progress.jsonl"
 LOG = "harvest/{ep}/logs/{job}.log"
 BENCHMARK = "harvest/{ep}/benchmarks/{job}.tsv"
 RUNTIME = "episodes/{key}/runtime.json"
+# The snakemake run the web app starts for an episode: its stdout and stderr (the latest launch).
+LAUNCH_LOG = "harvest/{ep}/logs/snakemake.log"
 
 # Every output up to each step, by step name (runtime.steps): the step's Snakemake target asks for
 # all of them, so that a deleted intermediate output (say stills/) is rebuilt along with everything
@@ -144,6 +146,10 @@ class EpisodePaths:
     @property
     def runtime(self) -> Path:
         return self._p(RUNTIME)
+
+    @property
+    def launch_log(self) -> Path:
+        return self._p(LAUNCH_LOG)
 
     @property
     def stills_manifest(self) -> Path:
