@@ -261,6 +261,14 @@ def _two_clicks_then_cancel(client, site):
     assert row["launch"]["alive"] is False
     reg, _ = Registry(site["data"], "Ep_1", 5).read()
     assert not reg["runs"] and not reg["jobs"]
+    # The next click starts a new run, and the one after is refused naming that one.
+    again = client.post("/api/episodes/Ep_1/build/track", headers=ORIGIN)
+    assert again.status_code == 202 and again.json()["pid"] != started["pid"]
+    third = client.post("/api/episodes/Ep_1/build/track", headers=ORIGIN)
+    assert third.status_code == 409 and f"(pid {again.json()['pid']} on" in third.json()["error"]
+    assert client.post("/api/episodes/Ep_1/cancel", headers=ORIGIN).status_code == 200
+    wait_for(lambda: client.app.state.launcher.launches["Ep_1"].returncode is not None, timeout=60,
+             what="the second run to stop")
 
 
 def test_chips_read_the_plan_and_the_live_state(tmp_path):

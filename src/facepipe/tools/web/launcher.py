@@ -127,6 +127,7 @@ class Launcher:
             if holder is not None:
                 raise registry.busy(holder)
             launch = self._start(episode, step)
+            self.launches[episode] = launch
         self._changed(launch)
         threading.Thread(target=self._wait, args=(launch,), name=f"facepipe-run-{episode}", daemon=True).start()
         return launch
@@ -182,8 +183,7 @@ class Launcher:
         self._changed(launch)
 
     def _changed(self, launch: Launch) -> None:
-        if self.launches.get(launch.episode, launch) is launch:
-            self.launches[launch.episode] = launch
+        if self.launches.get(launch.episode) is launch:  # not one a later launch replaced
             self.public[launch.episode] = launch.public()
             self.on_change(launch.episode)
 
