@@ -18,7 +18,6 @@ Errors are JSON {"error": "<one line>"} with a 4xx status; the rules of security
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -173,11 +172,10 @@ def create_app(settings: Settings) -> Starlette:
             hub.close()
             planner.stop()
             await launcher.stop_all()
-            for task in tasks:
+            watcher.stop()
+            _done, pending = await asyncio.wait(tasks, timeout=10)
+            for task in pending:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
     routes = [
         Route("/", index),

@@ -145,9 +145,11 @@ class Planner:
         self._wanted = asyncio.Event()
         self._wanted.set()  # the first plan, at start-up
         loop = asyncio.get_running_loop()
-        while not self._stopped:
+        while True:
             await self._wanted.wait()
             await asyncio.sleep(DEBOUNCE_S)
+            if self._stopped:
+                return
             self._wanted.clear()
             self.plan = Plan(self.plan.episodes, self.plan.error, self.plan.planned_at, self.plan.seconds, True)
             self.on_change(False)
@@ -182,5 +184,7 @@ class Planner:
 
     def stop(self) -> None:
         self._stopped = True
+        if self._wanted is not None:
+            self._wanted.set()
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()

@@ -40,6 +40,18 @@ CLIENT_BACKLOG = 500
 KEEPALIVE_S = 15.0
 
 
+async def wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """Wait for `event`, at most `timeout` seconds; True if it was set. (asyncio.wait_for, before
+    Python 3.12, can swallow a cancellation that comes as the event is set: a task using it might
+    never stop.)"""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        done, _pending = await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
+    return bool(done)
+
+
 def _stat(path: Path) -> tuple | None:
     try:
         st = os.stat(path)
@@ -106,9 +118,7 @@ class Hub:
             while not client.closed:
                 if not client.queue:
                     client.wake.clear()
-                    try:
-                        await asyncio.wait_for(client.wake.wait(), KEEPALIVE_S)
-                    except asyncio.TimeoutError:
+                    if not await wait_event(client.wake, KEEPALIVE_S):
                         yield ": keep-alive\n\n"
                         continue
                 if client.closed:
@@ -138,6 +148,7 @@ class Watcher:
         self._listed_at = 0.0
         self._pokes: set[str] = set()
         self._all = True
+        self._stopped = False
         self._wake: asyncio.Event | None = None
         self.ready = asyncio.Event()
 
@@ -159,7 +170,7 @@ class Watcher:
         self._wake = asyncio.Event()
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(1, thread_name_prefix="facepipe-watch") as pool:
-            while True:
+            while not self._stopped:
                 force, pokes = self._all, self._pokes
                 self._all, self._pokes = False, set()
                 self._wake.clear()
@@ -173,10 +184,11 @@ class Watcher:
                     if replan:
                         self.planner.request()
                     self.ready.set()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
-                except asyncio.TimeoutError:
-                    pass
+                await wait_event(self._wake, self.settings.poll_s)
+
+    def stop(self) -> None:
+        self._stopped = True
+        self.wake()
 
     def _publish(self, changed: dict, removed: list[str], meta: dict) -> None:
         old = self.view
@@ -188,8 +200,8 @@ class Watcher:
             encoded.pop(ep, None)
         for ep, (row, text) in changed.items():
             rows[ep], encoded[ep] = row, text
-        if len(rows) != len(old.rows) or list(rows) != sorted(rows):
-            rows = dict(sorted(rows.items()))
+        if any(ep not in old.rows for ep in changed):  # keep the episodes in order
+            rows, encoded = dict(sorted(rows.items())), dict(sorted(encoded.items()))
         self.view = View(old.seq + 1, rows, encoded, meta)
         payload = {"now": clock.utc_now(), "rows": [row for row, _text in changed.values()], "removed": removed}
         if meta != old.meta:
