@@ -129,12 +129,11 @@ const FP = (() => {
       if (!result.ok) {
         notice.className = "notice";
         setText(notice, `${what} refused: ${result.body.error || `HTTP ${result.status}`}`);
-      } else if (result.body.report) {
-        notice.className = "notice info";
-        setText(notice, result.body.report.join("; "));
       } else {
+        const text = result.body.report ? result.body.report.join("; ") : `${what}: snakemake started (pid ${result.body.pid})`;
         notice.className = "notice info";
-        setText(notice, `${what}: snakemake started (pid ${result.body.pid})`);
+        setText(notice, text);
+        setTimeout(() => { if (notice.textContent === text) setText(notice, ""); }, 8000);
       }
     };
     const base = `/api/episodes/${encodeURIComponent(row.episode)}`;

@@ -64,7 +64,9 @@
     try { detail = await FP.getJSON(api); } catch (err) { setText($("warn"), err.message); return; }
     const plan = $("plan");
     plan.textContent = "";
-    ((detail.plan || {}).jobs || []).forEach((j) => plan.appendChild(el("li", null, `${j.rule}: ${j.reason}`)));
+    const jobs = (detail.plan || {}).jobs || [];
+    jobs.forEach((j) => plan.appendChild(el("li", null, `would run ${j.rule}: ${j.reason}`)));
+    if (!jobs.length && row && row.video && !row.busy) plan.appendChild(el("li", "muted", "Nothing to build: every output is up to date."));
     $("log-section").hidden = !detail.log;
     setText($("log-path"), detail.log || "");
     setText($("log"), (detail.log_tail || []).join("\n") || "(the log is empty or gone)");
