@@ -178,7 +178,8 @@
         snapshot.forEach((r) => upsert(r, false));
         showMeta(meta);
         layout();
-        document.body.dataset.ready = "1";
+        // Ready once the rows are painted: the frame after this one has been drawn.
+        requestAnimationFrame(() => setTimeout(() => { document.body.dataset.ready = "1"; }));
       },
       (changed, removed, meta) => {
         removed.forEach((ep) => { const e = rows.get(ep); if (e) { e.tr.remove(); rows.delete(ep); } });
