@@ -307,14 +307,18 @@ def test_the_event_stream_sends_a_snapshot_then_each_change(client, site):
         assert kind == "snapshot" and {r["episode"] for r in data["rows"]} == {"Ep_1", "Ep_2", "Ep_3"}
         from facepipe.runtime.progress import PipelineState
 
-        PipelineState(site["data"], "Ep_3").update(status="running", pct=0.3, message="from elsewhere", run_id="r")
-        t0 = time.monotonic()
+        state = PipelineState(site["data"], "Ep_3")
+        for k in range(3):  # faster than the watcher looks: the last is the row, all three are sent
+            state.update(status="running", pct=0.3 + k / 10, message=f"from elsewhere {k}", run_id="r")
+        t0, sent = time.monotonic(), []
         while True:
             kind, data = _event(lines)
-            if kind == "rows" and any(r["episode"] == "Ep_3" and r["message"] == "from elsewhere" for r in data["rows"]):
+            sent += [u["message"] for u in data.get("updates", {}).get("Ep_3", [])]
+            if kind == "rows" and any(r["episode"] == "Ep_3" and r["message"] == "from elsewhere 2" for r in data["rows"]):
                 break
             assert time.monotonic() - t0 < 5, "no event for the change"
         assert time.monotonic() - t0 < 1.5
+        assert sent == [f"from elsewhere {k}" for k in range(3)]
     EpisodePaths(site["data"], "Ep_3").pipeline_state.unlink()
 
 

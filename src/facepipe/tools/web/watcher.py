@@ -1,8 +1,10 @@
 """One watcher for all the browsers: it notices any change to any episode, whoever made it.
 
 Every `poll_s` (a quarter of a second) it looks at the size, modification time and inode of every
-episode's pipeline_state.json and runtime.json (two stat calls an episode; no file is read unless
-it changed). Polling, not inotify: jobs on other hosts (SLURM nodes writing to a shared data root)
+episode's pipeline_state.json, runtime.json and progress.jsonl (three stat calls an episode; no
+file is read unless it changed). Every state a job writes is also appended to progress.jsonl, so
+the states written between two looks are read from there and sent too (`updates`): a client misses
+none, even those rewritten within a quarter of a second. Polling, not inotify: jobs on other hosts (SLURM nodes writing to a shared data root)
 change files without any local event. A row is also looked at again every RECHECK_S while its
 episode is busy, so a job that froze or died (no more writes) shows as stale. The episode list
 follows the videos folder and the data root (their listing is read again when they change).
@@ -37,6 +39,9 @@ RELIST_S = 10.0
 # A client further behind than this many events is dropped; its browser reconnects and gets the
 # whole board again (EventSource does so by itself).
 CLIENT_BACKLOG = 500
+# The most intermediate states sent for an episode in one event.
+MAX_UPDATES = 200
+UPDATE_FIELDS = ("updated_at", "status", "current_step", "step_index", "message", "pct", "run_id")
 KEEPALIVE_S = 15.0
 
 
@@ -141,7 +146,8 @@ class Watcher:
         self._sigs: dict[str, tuple] = {}
         self._status: dict[str, str] = {}
         self._checked: dict[str, float] = {}
-        self._paths: dict[str, tuple[Path, Path]] = {}
+        self._paths: dict[str, tuple[Path, Path, Path]] = {}
+        self._offsets: dict[str, int] = {}
         self._videos: dict[str, Path] = {}
         self._harvest: set[str] = set()
         self._dir_sigs: tuple = ()
@@ -175,12 +181,13 @@ class Watcher:
                 self._all, self._pokes = False, set()
                 self._wake.clear()
                 try:
-                    changed, removed, replan, meta = await loop.run_in_executor(pool, self._scan, force, pokes)
+                    changed, removed, updates, replan, meta = await loop.run_in_executor(pool, self._scan, force,
+                                                                                          pokes)
                 except Exception:  # a bug must not stop every page's updates: say it, look again
                     traceback.print_exc()
                     self._all = True
                 else:
-                    self._publish(changed, removed, meta)
+                    self._publish(changed, removed, updates, meta)
                     if replan:
                         self.planner.request()
                     self.ready.set()
@@ -190,9 +197,9 @@ class Watcher:
         self._stopped = True
         self.wake()
 
-    def _publish(self, changed: dict, removed: list[str], meta: dict) -> None:
+    def _publish(self, changed: dict, removed: list[str], updates: dict, meta: dict) -> None:
         old = self.view
-        if not changed and not removed and meta == old.meta:
+        if not changed and not removed and not updates and meta == old.meta:
             return
         rows, encoded = dict(old.rows), dict(old.encoded)
         for ep in removed:
@@ -204,6 +211,8 @@ class Watcher:
             rows, encoded = dict(sorted(rows.items())), dict(sorted(encoded.items()))
         self.view = View(old.seq + 1, rows, encoded, meta)
         payload = {"now": clock.utc_now(), "rows": [row for row, _text in changed.values()], "removed": removed}
+        if updates:
+            payload["updates"] = updates
         if meta != old.meta:
             payload["meta"] = meta
         self.hub.publish(event("rows", self.view.seq, payload))
@@ -241,22 +250,46 @@ class Watcher:
             self._harvest = set()
         return news and not first
 
-    def _files(self, ep: str) -> tuple[Path, Path]:
+    def _files(self, ep: str) -> tuple[Path, Path, Path]:
         if ep not in self._paths:
             paths = EpisodePaths(self.settings.data_root, ep)
-            self._paths[ep] = (paths.pipeline_state, paths.runtime)
+            self._paths[ep] = (paths.pipeline_state, paths.runtime, paths.progress_log)
         return self._paths[ep]
+
+    def _new_states(self, ep: str, path: Path, st: tuple | None) -> list[dict]:
+        """The states appended to progress.jsonl since the last look."""
+        size, start = (st[1] if st else 0), self._offsets[ep]
+        if size < start:  # a new, shorter file: start from its end
+            self._offsets[ep] = size
+            return []
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(start)
+                data = fh.read(size - start)
+        except OSError:
+            return []
+        whole = data.rfind(b"\n") + 1  # a line still being written is read next time
+        self._offsets[ep] = start + whole
+        states = []
+        for line in data[:whole].splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                states.append({k: entry.get(k) for k in UPDATE_FIELDS})
+        return states[-MAX_UPDATES:]
 
     def _scan(self, force: bool, pokes: set[str]):
         now = time.monotonic()
         replan = self._list(now)  # a video came or went: the plan changed
         plan = self.planner.plan
         shown = self.view.rows
-        changed = {}
+        changed, updates = {}, {}
         visible = set()
         for ep in sorted(set(self._videos) | self._harvest):
-            state_file, runtime_file = self._files(ep)
-            sig = (_stat(state_file), _stat(runtime_file))
+            state_file, runtime_file, progress_file = self._files(ep)
+            sig = (_stat(state_file), _stat(runtime_file), _stat(progress_file))
             if ep not in self._videos and sig[0] is None:
                 continue  # a folder under harvest/ with no state: not an episode (yet)
             visible.add(ep)
@@ -265,6 +298,12 @@ class Watcher:
             due = busy and now - self._checked.get(ep, 0.0) >= RECHECK_S
             if not (force or due or ep in pokes or ep not in shown or sig != self._sigs.get(ep)):
                 continue
+            if ep not in self._offsets:  # what was written before the server looked is history
+                self._offsets[ep] = sig[2][1] if sig[2] else 0
+            elif sig[2] != self._sigs[ep][2]:
+                states = self._new_states(ep, progress_file, sig[2])
+                if states:
+                    updates[ep] = states
             self._sigs[ep], self._checked[ep] = sig, now
             row = make_row(self.settings, ep, ep in self._videos, plan, launch)
             before = self._status.get(ep)
@@ -275,7 +314,7 @@ class Watcher:
             if text != self.view.encoded.get(ep):
                 changed[ep] = (row, text)
         removed = [ep for ep in shown if ep not in visible]
-        return changed, removed, replan, self._meta(len(visible))
+        return changed, removed, updates, replan, self._meta(len(visible))
 
     def _busy(self, ep: str) -> bool:
         row = self.view.rows.get(ep)

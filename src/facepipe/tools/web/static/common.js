@@ -38,7 +38,8 @@ const FP = (() => {
 
   function fmtPct(p) { return typeof p === "number" ? `${Math.floor(p * 100)}%` : "–"; }
 
-  // Connects the live stream; onSnapshot(rows, meta) on every (re)connection, onRows(rows, removed, meta) after.
+  // Connects the live stream; onSnapshot(rows, meta) on every (re)connection, then
+  // onRows(rows, removed, meta, updates) for each change (updates: episode -> every state written since).
   function connect(onSnapshot, onRows, pill) {
     let source = null;
     const state = (on, text) => {
@@ -57,7 +58,7 @@ const FP = (() => {
       source.addEventListener("rows", (ev) => {
         const data = JSON.parse(ev.data);
         clock(data);
-        onRows(data.rows || [], data.removed || [], data.meta || null);
+        onRows(data.rows || [], data.removed || [], data.meta || null, data.updates || {});
       });
       source.onerror = () => {
         state(false, "reconnecting…");

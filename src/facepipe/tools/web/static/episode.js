@@ -11,6 +11,7 @@
   let row = null;
   let history = { run_id: null, points: [] };
   let shownKey = null;
+  let arriving = null; // states that came while the history was loading
 
   document.title = `facepipe · ${episode}`;
   setText($("title"), episode);
@@ -36,10 +37,6 @@
     setText($("warn"), FP.warnings(row).join(" · "));
     FP.renderActions($("actions"), row, $("notice"));
     tick();
-    if (row.run_id && row.run_id === history.run_id && typeof row.pct === "number") {
-      history.points.push({ t: row.updated_at, pct: row.pct, status: row.status, step: FP.STEPS[(row.step_index || 1) - 1] });
-      chart();
-    }
     // A new run, or a run that ended: the outputs and the history changed.
     const key = `${row.run_id}|${row.status}|${row.launch ? row.launch.returncode : ""}`;
     if (!before || key !== shownKey) {
@@ -110,8 +107,22 @@
   }
 
   async function loadHistory() {
-    try { history = await FP.getJSON(`${api}/history`); } catch (err) { return; }
+    arriving = [];
+    try { history = await FP.getJSON(`${api}/history`); } catch (err) { arriving = null; return; }
+    const waiting = arriving;
+    arriving = null;
+    const last = history.points.length ? history.points[history.points.length - 1].t : "";
+    extend(waiting.filter((u) => u.updated_at > last));
     chart();
+  }
+
+  // Every state written since the last event (from progress.jsonl): the chart misses none. While the
+  // history loads, they wait, and those it does not hold are added after it.
+  function extend(states) {
+    if (arriving) { arriving.push(...states); return; }
+    const mine = states.filter((u) => u.run_id && u.run_id === history.run_id && typeof u.pct === "number");
+    mine.forEach((u) => history.points.push({ t: u.updated_at, pct: u.pct, status: u.status, step: FP.STEPS[(u.step_index || 1) - 1] }));
+    if (mine.length) chart();
   }
 
   function svg(tag, attrs) {
@@ -170,7 +181,11 @@
       else setText($("warn"), `No episode ${episode} in the videos folder or the data root.`);
       document.body.dataset.ready = "1";
     },
-    (changed) => { const mine = changed.find((r) => r.episode === episode); if (mine) paint(mine); },
+    (changed, removed, meta, updates) => {
+      const mine = changed.find((r) => r.episode === episode);
+      if (mine) paint(mine);
+      extend(updates[episode] || []);
+    },
     $("live"),
   );
   setInterval(tick, 1000);
