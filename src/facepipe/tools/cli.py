@@ -148,6 +148,12 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def port_number(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is no port: give 0 to 65535 (0: any free port)")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     from ..runtime.cancel import stage_names
 
@@ -186,7 +192,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="a live web dashboard of the episodes, with buttons to build them")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
-    s.add_argument("--port", type=int, help="port to listen on (default 8765; 0: any free port)")
+    s.add_argument("--port", type=port_number, help="port to listen on (default 8765; 0: any free port)")
     s.add_argument("--token", default=os.environ.get("FACEPIPE_WEB_TOKEN"),
                    help="secret every request must carry (required off the loopback; 'auto': a random one, printed)")
     common(s, videos=True)

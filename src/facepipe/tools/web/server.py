@@ -90,7 +90,8 @@ def listen(host: str, port: int) -> socket.socket:
         sock.bind(address)
         sock.listen(128)
     except OSError as exc:
-        raise FacepipeError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port") from None
+        raise FacepipeError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                            "give another --host or --port") from None
     sock.set_inheritable(False)
     return sock
 
