@@ -41,7 +41,7 @@ def start_server(folder: Path, config: Path, *options: str, timeout: float = 60)
     returns the process and the address it printed once it listens."""
     log_path = folder / "serve.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "facepipe.tools.cli", "serve", "--config", str(config),
+        proc = subprocess.Popen([sys.executable, "-m", "facepipe.tools.cli", "serve", "--config", str(config.resolve()),
                                  "--port", "0", *options], cwd=folder, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
