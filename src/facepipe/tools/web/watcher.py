@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...base import clock
-from ...base.episodes import EPISODE_ID, discover
-from ...base.errors import FacepipeError
+from ...base.episodes import EPISODE_ID, survey
 from ...base.layout import HARVEST, EpisodePaths
 from ...runtime.progress import ACTIVE
 from .board import Planner, encode, make_row
@@ -238,10 +237,8 @@ class Watcher:
             return False
         first = not self._listed_at
         self._dir_sigs, self._listed_at = sigs, now
-        try:
-            videos, problem = discover(self.settings.videos_dir), None
-        except FacepipeError as err:
-            videos, problem = {}, str(err)
+        videos, problems = survey(self.settings.videos_dir)  # a badly named file hides no other episode
+        problem = " · ".join(problems) or None
         news = set(videos) != set(self._videos) or problem != self._videos_problem
         self._videos, self._videos_problem = videos, problem
         try:
