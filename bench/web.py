@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import random
@@ -26,6 +27,7 @@ import statistics
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 from benchlib import OUT, SHARED, episode, machine
 from planning import stand_in_outputs, stand_in_videos
@@ -154,9 +156,10 @@ def scale(n: int, trials: int = 5) -> None:
 
 def proc_sample(pid: int) -> tuple[float, float]:
     """(CPU seconds so far, resident memory MB) of a process."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    rss = next(int(ln.split()[1]) for ln in open(f"/proc/{pid}/status") if ln.startswith("VmRSS"))
+    rss = next(int(ln.split()[1]) for ln in Path(f"/proc/{pid}/status").read_text().splitlines()
+               if ln.startswith("VmRSS"))
     return (int(fields[11]) + int(fields[12])) / ticks, rss / 1024
 
 
@@ -231,11 +234,11 @@ def clients(count: int, seconds: float) -> None:
     errors = [x.error for x in listeners if x.error]
     first = listeners[0]
     same = all(x.ids == first.ids and x.states == first.states for x in listeners)
-    gaps = sum(1 for x in listeners for a, b in zip(x.ids, x.ids[1:]) if b != a + 1)
+    gaps = sum(1 for x in listeners for a, b in itertools.pairwise(x.ids) if b != a + 1)
     writes = [json.loads(line)["updated_at"] for line in episode(folder, ep).progress_log.read_text().splitlines()]
     every = sum(1 for x in listeners if x.updates == writes)
     final = first.states[-1] if first.states else None
-    cpu = [(b[1] - a[1]) / (b[0] - a[0]) * 100 for a, b in zip(samples, samples[1:])]
+    cpu = [(b[1] - a[1]) / (b[0] - a[0]) * 100 for a, b in itertools.pairwise(samples)]
     tenth = max(1, len(cpu) // 6)
     rss = [s[2] for s in samples]
     print(f"{count} SSE clients for {listened:.0f} s while a run of the Hamilton clip went from start to "

@@ -149,6 +149,20 @@ def test_files_resolve_only_to_the_episodes_own_outputs(client, url):
     assert b"not for the web" not in response.content and b"root:" not in response.content
 
 
+def test_a_failed_state_shows_its_logs_tail_but_never_another_file(client, site):
+    paths = EpisodePaths(site["data"], "Ep_3")
+    paths.logs_dir.mkdir(parents=True, exist_ok=True)
+    paths.log("track").write_text("facepipe track of Ep_3: starting\nTrackError: no detections\n")
+    state = paths.pipeline_state
+    for named, shown in ((f"data/harvest/Ep_3/logs/{paths.log('track').name}", ["TrackError: no detections"]),
+                         (str(site["secret"]), []), ("/etc/passwd", []), (f"{paths.logs_dir}/../../../../secret.txt", [])):
+        state.write_text(json.dumps({"episode": "Ep_3", "status": "error", "message": "Track failed", "log": named}))
+        wait_for(lambda: rows(client)["Ep_3"]["log"] == named, timeout=10, what="the failed state on the row")
+        tail = client.get("/api/episodes/Ep_3").json()["log_tail"]
+        assert tail[-len(shown):] == shown if shown else tail == [], (named, tail)
+    state.unlink()
+
+
 def test_a_listed_still_and_the_contact_sheet_are_served(client):
     still = client.get("/files/Ep_1/stills/track00000_0_f000001.jpg")
     assert still.status_code == 200 and still.headers["content-type"] == "image/jpeg"
@@ -353,6 +367,16 @@ def test_a_token_is_required_off_the_loopback(tmp_path):
     assert len(checked_token("0.0.0.0", "auto")) >= 24
 
 
+def test_a_badly_named_video_is_a_banner_and_hides_no_other_episode(tmp_path):
+    site = stand_in(tmp_path)
+    (tmp_path / "videos" / "Ep 4.mp4").symlink_to(SHARED_VIDEOS / "hamilton_clip.mp4")
+    with TestClient(create_app(settings_for(site)), base_url=BASE) as c:
+        wait_for(lambda: len(rows(c)) == 3, timeout=30, what="the watcher's first look")
+        meta = c.get("/api/episodes").json()["meta"]
+        assert "episode id 'Ep 4' may only use letters" in meta["videos_problem"]
+        assert rows(c)["Ep_1"]["video"] and rows(c)["Ep_3"]["video"]
+
+
 def test_the_server_refuses_to_start_off_the_loopback_without_a_token(site):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -360,7 +384,7 @@ def test_the_server_refuses_to_start_off_the_loopback_without_a_token(site):
     env = {k: v for k, v in os.environ.items() if k != "FACEPIPE_WEB_TOKEN"}
     proc = subprocess.run([sys.executable, "-m", "facepipe.tools.cli", "serve", "--config", str(site["config"]),
                            "--host", "0.0.0.0", "--port", str(port)], cwd=site["root"], capture_output=True,
-                          text=True, timeout=60, env=env)
+                          text=True, timeout=60, env=env, check=False)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "not a loopback address" in lines[0] and "--token" in lines[0], proc.stderr

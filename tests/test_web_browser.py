@@ -9,6 +9,7 @@ $FACEPIPE_ARTIFACTS (default test-artifacts/ at the repository root).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -166,7 +167,7 @@ def test_cluster_button_builds_the_episode_live_from_nothing_to_the_contact_shee
     assert firsts == sorted(firsts), f"steps out of order: {steps}"
     pcts = [s["pct"] for s in samples + seen if s["status"] in ("running", "done") and s["pct"] is not None]
     ordered = [s["pct"] for s in samples if s["pct"] is not None and s["status"] != "new"]
-    assert all(b >= a - 1e-9 for a, b in zip(ordered, ordered[1:])), f"pct went down: {ordered}"
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(ordered)), f"pct went down: {ordered}"
     assert len(set(pcts)) >= 8, "the bar hardly moved"
     # Every chip built once the plan is made again after the run.
     done = wait_row(browser, "Ep_A", lambda r: browser.execute_script(

@@ -12,6 +12,7 @@ from ...base import atomic
 from ...base.layout import EpisodePaths
 from ...runtime.snapshot import log_tail
 from ...runtime.steps import STEPS
+from .security import contained_file
 
 STILLS_PER_CLUSTER = 8
 MAX_UNASSIGNED = 200
@@ -122,6 +123,14 @@ def episode_detail(data_root: Path, row: dict, plan_entry: dict | None, manifest
     stills = manifests.get(paths)
     launch = row.get("launch") or {}
     # A failed job names its log in the state; a launch that failed before its run started, its own.
-    log = row.get("log") or (launch.get("log") if launch.get("error") else None)
+    named = row.get("log") or (launch.get("log") if launch.get("error") else None)
+    log = own_log(data_root, paths, named)
     return {"episode": row["episode"], "row": row, "plan": plan_entry, "contact_sheet": sheet_url(paths),
-            "stills": len(stills), **clusters(paths, stills), "log": log, "log_tail": log_tail(log, 40)}
+            "stills": len(stills), **clusters(paths, stills), "log": named, "log_tail": log_tail(log, 40)}
+
+
+def own_log(data_root: Path, paths: EpisodePaths, named: str | None) -> Path | None:
+    """The log a state names, read only from the episode's own logs/ folder: the state may spell it
+    relative to the folder its run was started in, and a state file must never make the server
+    read any other file."""
+    return contained_file(data_root, paths.logs_dir, Path(named).name) if named else None

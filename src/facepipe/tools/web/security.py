@@ -32,9 +32,9 @@ SAFE_METHODS = {"GET", "HEAD"}
 # The actions take no body; a large one is refused before anything runs.
 MAX_BODY = 64 * 1024
 HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                                 b"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-                                 b"frame-ancestors 'none'"),
+    (b"content-security-policy", (b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                                  b"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                                  b"frame-ancestors 'none'")),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
