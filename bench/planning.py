@@ -31,7 +31,7 @@ def output_path(paths, name: str):
     if name == "detect_chunk_info":
         return paths.detect_chunk_info(0)
     if name == "stills_manifest":
-        return paths.stills_dir / "manifest.json"
+        return paths.stills_manifest
     return getattr(paths, name)
 
 

@@ -37,8 +37,9 @@ def benchmark_of(rule, chunked=False):
     return out(layout.job_pattern(layout.BENCHMARK, rule, chunked))
 
 
-def expand_episodes(*patterns):
-    return [str(DATA_ROOT / p.format(ep=ep)) for ep in EPISODES for p in patterns]
+def expand_episodes(step):
+    """Every episode's outputs up to `step` (layout.STEP_OUTPUTS)."""
+    return [path for ep in EPISODES for path in layout.step_targets(DATA_ROOT, ep, step)]
 
 
 def episode_video_path(ep):

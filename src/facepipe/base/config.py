@@ -70,14 +70,20 @@ def problem(config: dict, schema_path: str | Path = SCHEMA_FILE) -> str | None:
     return f"{_describe(error)}; fix it in config/config.yaml or in the file given with --configfile"
 
 
-def load(config_file: str | Path | None = None, overrides: dict | None = None) -> dict:
-    """The configuration a run from this folder would use: the schema's defaults, then the config
-    file (`config_file`, else config/config.yaml here if present, else the project's), then
-    `overrides` (command-line options). Raises FacepipeError naming a wrong key or a missing file."""
+def config_path(config_file: str | Path | None = None) -> Path | None:
+    """The config file a run from this folder reads: `config_file`, else config/config.yaml here if
+    present, else the project's (None if there is none). Raises FacepipeError if `config_file` is missing."""
     if config_file is not None and not Path(config_file).is_file():
         raise FacepipeError(f"{config_file}: config file not found; give an existing file with --config")
-    path = Path(config_file) if config_file else next(
+    return Path(config_file) if config_file else next(
         (p for p in (Path("config/config.yaml"), CONFIG_FILE) if p.is_file()), None)
+
+
+def load(config_file: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """The configuration a run from this folder would use: the schema's defaults, then the config
+    file (config_path), then `overrides` (command-line options). Raises FacepipeError naming a wrong
+    key or a missing file."""
+    path = config_path(config_file)
     user = (yaml.safe_load(path.read_text()) or {}) if path else {}
     if not isinstance(user, dict):
         raise FacepipeError(f"{path}: not a YAML mapping of settings; see config/config.schema.yaml")

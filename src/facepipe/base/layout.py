@@ -24,6 +24,7 @@ DETECTIONS = "harvest/{ep}/detections.jsonl"
 VIDEO_INFO = "harvest/{ep}/video.json"
 TRACKS = "harvest/{ep}/tracks.json"
 STILLS_DIR = "harvest/{ep}/stills"
+STILLS_MANIFEST = "harvest/{ep}/stills/manifest.json"  # lists every still of the folder
 EMBEDDINGS = "harvest/{ep}/embeddings.npz"
 CLUSTERS = "harvest/{ep}/clusters.json"
 CONTACT_SHEET = "harvest/{ep}/clusters.jpg"
@@ -45,15 +46,18 @@ SEASON_PROGRESS_LOG = "seasons/{season}/diagnostics/progress.jsonl"
 SEASON_RUNTIME = "seasons/{season}/runtime.json"
 SEASON_LOG = "seasons/{season}/logs/{job}.log"
 SEASON_BENCHMARK = "seasons/{season}/benchmarks/{job}.tsv"
-# The outputs that make each step of an episode (cumulative: a target asks for all of them, so a
-# deleted intermediate is rebuilt too), and of a season.
-STEP_OUTPUTS = {
-    "detect": [DETECTIONS, VIDEO_INFO],
-    "track": [DETECTIONS, VIDEO_INFO, TRACKS],
-    "stills": [DETECTIONS, VIDEO_INFO, TRACKS, STILLS_DIR],
-    "cluster": [DETECTIONS, VIDEO_INFO, TRACKS, STILLS_DIR, EMBEDDINGS, CLUSTERS, CONTACT_SHEET],
-}
-SEASON_OUTPUTS = [CAST, SCREEN_TIME_CSV, SCREEN_TIME_CHART, CAST_SHEET]
+# The snakemake run the web app starts for an episode: its stdout and stderr (the latest launch).
+LAUNCH_LOG = "harvest/{ep}/logs/snakemake.log"
+
+# Every output up to each step, by step name (runtime.steps): the step's Snakemake target asks for
+# all of them, so that a deleted intermediate output (say stills/) is rebuilt along with everything
+# downstream of it, as make would. Read by the workflow's targets and by the web app's buttons.
+STEP_OUTPUTS = {"detect": (DETECTIONS, VIDEO_INFO)}
+STEP_OUTPUTS["track"] = STEP_OUTPUTS["detect"] + (TRACKS,)
+STEP_OUTPUTS["stills"] = STEP_OUTPUTS["track"] + (STILLS_DIR,)
+STEP_OUTPUTS["cluster"] = STEP_OUTPUTS["stills"] + (EMBEDDINGS, CLUSTERS, CONTACT_SHEET)
+# A season's outputs (its target also asks for every episode's STEP_OUTPUTS["cluster"]).
+SEASON_OUTPUTS = (CAST, SCREEN_TIME_CSV, SCREEN_TIME_CHART, CAST_SHEET)
 
 _DATE_SUFFIX = re.compile(r"_\d{8}$")
 
@@ -75,6 +79,12 @@ def job_name(rule: str, chunk: str | int | None = None) -> str:
 def job_pattern(pattern: str, rule: str, chunked: bool = False) -> str:
     """LOG or BENCHMARK for a rule, with {ep} (and {chunk}) left as wildcards."""
     return pattern.replace("{job}", job_name(rule, "{chunk}" if chunked else None))
+
+
+def step_targets(data_root: str | Path, episode: str, step: str) -> list[str]:
+    """The files Snakemake builds for `step` of `episode`, spelt as the rules spell their outputs
+    (`data_root` as configured, relative or not), so they can be given to snakemake as targets."""
+    return [str(Path(data_root) / pattern.format(ep=episode)) for pattern in STEP_OUTPUTS[step]]
 
 
 def known_episodes(data_root: str | Path) -> list[str]:
@@ -168,6 +178,14 @@ class EpisodePaths:
     @property
     def runtime(self) -> Path:
         return self._p(RUNTIME)
+
+    @property
+    def launch_log(self) -> Path:
+        return self._p(LAUNCH_LOG)
+
+    @property
+    def stills_manifest(self) -> Path:
+        return self._p(STILLS_MANIFEST)
 
     def log(self, rule: str, chunk: str | int | None = None) -> Path:
         return self._p(LOG, job=job_name(rule, chunk))

@@ -48,6 +48,11 @@ def died(rule: str, log: str | None = None) -> str:
     return f"{reason}; see {log}" if log else reason
 
 
+def head_died(pid: int, how: str) -> str:
+    """The reason for a run whose snakemake process ended without settling its episodes."""
+    return f"snakemake (pid {pid}) {how} before the run finished; its jobs were stopped"
+
+
 def cancelled_during(step: Step, how: str) -> str:
     return f"Cancelled during {step.title} ({how})"
 

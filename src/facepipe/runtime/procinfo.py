@@ -11,26 +11,38 @@ def hostname() -> str:
     return socket.gethostname()
 
 
-def start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None."""
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, ...), or None."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] == "Z":  # a zombie has finished
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None."""
+    fields = _stat(pid)
+    if fields is None or fields[0] == "Z":  # a zombie has finished
         return None
     return int(fields[19])
 
 
 def parent(pid: int) -> int:
     """The parent pid of `pid` (0 if it is gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return 0
-    return int(stat[stat.rindex(")") + 2 :].split()[1])
+    fields = _stat(pid)
+    return int(fields[1]) if fields else 0
+
+
+def group(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group `pgid`, read from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        fields = _stat(entry.name) if entry.name.isdigit() else None
+        if fields and fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
 
 
 def cmdline(pid: int) -> str:

@@ -92,6 +92,22 @@ class Registry:
             data["cancelled_runs"] = []
         return data
 
+    def holder(self) -> dict | None:
+        """The live run (else the live stage job) registered on the episode, if any."""
+        data, _ = self.read()
+        for table in ("runs", "jobs"):
+            for entry in data[table].values():
+                if not is_stale(entry, self.heartbeat_s):
+                    return entry
+        return None
+
+    def busy(self, holder: dict) -> RegistryBusy:
+        """The refusal of a second run on the episode, naming the live `holder`."""
+        return RegistryBusy(
+            f"{self.path}: {self.kind} {self.episode} is already being built by {describe(holder)}; "
+            f"wait for it, or stop it with: {self._cancel_command()}"
+        )
+
     def stale(self) -> dict[str, list[str]]:
         data, _ = self.read()
         return {
@@ -147,10 +163,7 @@ class Registry:
             me = procinfo.self_identity()
             for name, entry in data["runs"].items():
                 if (entry.get("pid"), entry.get("host")) != (me["pid"], me["host"]):
-                    raise RegistryBusy(
-                        f"{self.path}: {self.kind} {self.episode} is already being built by {describe(entry)}; "
-                        f"wait for it, or stop it with: {self._cancel_command()}"
-                    )
+                    raise self.busy(entry)
             data["runs"][target] = self._entry(job_id, workdir=os.getcwd(), **extra)
             data["active_jobs"][target] = job_id
         return dropped

@@ -24,7 +24,7 @@ from ..base.layout import job_name
 from . import messages, procinfo
 from .progress import Heartbeat, PipelineState, is_active
 from .registry import Registry, RegistryBusy
-from .steps import BY_NAME, RULES, STEP_OF_RULE, kind_of_rule, ordered
+from .steps import BY_NAME, RULES, STEP_OF_RULE, STEPS, kind_of_rule, ordered
 
 
 class Unit(NamedTuple):
@@ -219,3 +219,29 @@ def on_end(success: bool, log: str | None = None) -> None:
         if not success:
             registry.clear_stale()
     _current = None
+
+
+def head_died(data_root: str | Path, episode: str, pid: int, how: str, heartbeat_s: float,
+              log: str | None = None) -> bool:
+    """The snakemake process `pid` (on this host) ended without settling `episode` (e.g. killed
+    with SIGKILL) and its jobs have stopped: mark the episode `error`, saying so and naming `log`.
+    The run's registry entry stays, stale, for the next run to clear along with Snakemake's lock
+    (runtime.stale_lock), as after any killed run. False if no such run was registered (it settled
+    itself, or the user cancelled it)."""
+    registry = Registry(data_root, episode, heartbeat_s)
+    entry = next((e for e in registry.read()[0]["runs"].values()
+                  if e.get("pid") == pid and e.get("host") == procinfo.hostname()), None)
+    if entry is None:
+        return False
+    reason = messages.head_died(pid, how)
+
+    def settle(current: dict) -> dict:
+        if current.get("run_id") != entry.get("run_id") or current.get("status") not in ("pending", "running",
+                                                                                          "cancelled"):
+            return {"only_if": lambda _cur: False}
+        step = STEPS[min(max(int(current.get("step_index") or 1), 1), len(STEPS)) - 1]
+        return {"status": "error", "eta_s": None, "log": log, "current_step": step.title,
+                "message": messages.failed(step, current.get("target") or step.name, reason)}
+
+    PipelineState(data_root, episode).update_with(settle)
+    return True

@@ -16,11 +16,11 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..base import atomic
+from ..base import atomic, layout
 from ..base.images import face_crop
 from ..base.video import FrameReader
 
-MANIFEST = "manifest.json"
+MANIFEST = Path(layout.STILLS_MANIFEST).name
 
 
 def frontal_score(landmarks) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -120,6 +121,21 @@ def cmd_cancel(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as err:
+        raise FacepipeError(f"facepipe serve needs the web extra ({err.name} is missing): "
+                            "pip install -e '.[web]'") from None
+    from .web.server import DEFAULT_PORT, Settings, checked_token, serve
+
+    cfg = _config(args)
+    token = checked_token(args.host, args.token)
+    port = DEFAULT_PORT if args.port is None else args.port
+    return serve(Settings.from_config(cfg, args.config, host=args.host, port=port, token=token))
+
+
 def cmd_make_slideshow(args) -> int:
     from .slideshow import make_slideshow
 
@@ -160,6 +176,12 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def port_number(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is no port: give 0 to 65535 (0: any free port)")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     from ..runtime.cancel import stage_names
 
@@ -196,6 +218,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--stage", choices=stage_names(), help="only the jobs of this rule or step")
     common(s)
     s.set_defaults(func=cmd_cancel)
+
+    s = sub.add_parser("serve", help="a live web dashboard of the episodes, with buttons to build them")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    s.add_argument("--port", type=port_number, help="port to listen on (default 8765; 0: any free port)")
+    s.add_argument("--token", default=os.environ.get("FACEPIPE_WEB_TOKEN"),
+                   help="secret every request must carry (required off the loopback; 'auto': a random one, printed)")
+    common(s, videos=True)
+    s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("make-slideshow", help="turn <person>/<photo> folders into a labelled test episode")
     s.add_argument("photos")

@@ -1,0 +1,200 @@
+"""The dashboard's routes: two pages, a JSON API, a Server-Sent Events stream and output files.
+
+    GET  /                               the episodes page
+    GET  /episodes/{ep}                  an episode's page
+    GET  /api/episodes[?status=S]        every row (or those whose status is S) and the board's meta
+    GET  /api/episodes/{ep}              one row, with its clusters, stills, plan and log tail
+    GET  /api/episodes/{ep}/plan         what the cached dry run plans for it, and why
+    GET  /api/episodes/{ep}/history      its last run's progress, for the chart
+    GET  /api/events                     text/event-stream: a snapshot, then every changed row
+    POST /api/episodes/{ep}/build/{step} run snakemake on the step's outputs (detect ... cluster)
+    POST /api/episodes/{ep}/cancel       stop its build, as `facepipe cancel EP`
+    GET  /files/{ep}/clusters.jpg        its contact sheet
+    GET  /files/{ep}/stills/{name}       a still listed in its stills/manifest.json
+
+Errors are JSON {"error": "<one line>"} with a 4xx status; the rules of security.py apply first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ...base.episodes import EPISODE_ID
+from ...base.errors import FacepipeError
+from ...base.layout import EpisodePaths
+from ...runtime.steps import BY_NAME
+from . import detail
+from .board import Planner
+from .launcher import Launcher
+from .security import Guard, contained_file, error
+from .server import Settings
+from .watcher import Hub, Watcher
+
+STATIC = Path(str(resources.files(__package__) / "static"))
+NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+def _episode(request: Request) -> dict:
+    """The row of the episode the path names; 404 for an id that is no known episode."""
+    ep = request.path_params["ep"]
+    row = request.app.state.watcher.view.rows.get(ep) if EPISODE_ID.match(ep) else None
+    if row is None:
+        raise HTTPException(404, f"no episode {ep!r} in the videos folder or the data root")
+    return row
+
+
+def page(main: str, script: str) -> str:
+    """A page: the shell both pages share (page.html) around its own main part and script."""
+    shell = (STATIC / "page.html").read_text(encoding="utf-8")
+    return shell.replace("{main}", (STATIC / main).read_text(encoding="utf-8")).replace("{script}", script)
+
+
+async def index(request: Request) -> Response:
+    return HTMLResponse(request.app.state.pages["episodes"], headers=NO_CACHE)
+
+
+async def episode_page(request: Request) -> Response:
+    _episode(request)
+    return HTMLResponse(request.app.state.pages["episode"], headers=NO_CACHE)
+
+
+async def list_episodes(request: Request) -> Response:
+    view = request.app.state.watcher.view
+    status = request.query_params.get("status")
+    rows = [r for r in view.rows.values() if status is None or r["status"] == status]
+    return JSONResponse({"meta": view.meta, "episodes": rows})
+
+
+async def one_episode(request: Request) -> Response:
+    row = _episode(request)
+    state = request.app.state
+    plan = (state.planner.plan.episodes or {}).get(row["episode"])
+    body = await asyncio.to_thread(detail.episode_detail, state.settings.data_root, row, plan, state.manifests)
+    return JSONResponse(body)
+
+
+async def episode_plan(request: Request) -> Response:
+    row = _episode(request)
+    plan = request.app.state.planner.plan
+    entry = (plan.episodes or {}).get(row["episode"]) or {"steps": [], "jobs": []}
+    return JSONResponse({"episode": row["episode"], **plan.public(), **entry})
+
+
+async def episode_history(request: Request) -> Response:
+    row = _episode(request)
+    paths = EpisodePaths(request.app.state.settings.data_root, row["episode"])
+    return JSONResponse(await asyncio.to_thread(detail.history, paths))
+
+
+async def events(request: Request) -> Response:
+    state = request.app.state
+    await state.watcher.ready.wait()
+    client = state.hub.subscribe()  # before the snapshot: no change can fall between the two
+    return StreamingResponse(state.hub.stream(client, state.watcher.snapshot()), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def build(request: Request) -> Response:
+    row = _episode(request)
+    step = request.path_params["step"]
+    if step not in BY_NAME:
+        return error(400, f"unknown step {step!r}; one of: {', '.join(BY_NAME)}")
+    if not row["video"]:
+        return error(409, f"episode {row['episode']} has no video in {request.app.state.settings.videos_dir}; "
+                          "put it there to build it")
+    launch = await request.app.state.launcher.build(row["episode"], step)
+    return JSONResponse({"episode": row["episode"], **launch.public()}, status_code=202)
+
+
+async def cancel(request: Request) -> Response:
+    row = _episode(request)
+    report = await request.app.state.launcher.cancel(row["episode"])
+    return JSONResponse({"episode": row["episode"], "report": report})
+
+
+async def contact_sheet(request: Request) -> Response:
+    row = _episode(request)
+    paths = EpisodePaths(request.app.state.settings.data_root, row["episode"])
+    return _file(request, paths.harvest, paths.contact_sheet.name, "contact sheet")
+
+
+async def still(request: Request) -> Response:
+    row = _episode(request)
+    paths = EpisodePaths(request.app.state.settings.data_root, row["episode"])
+    name = request.path_params["name"]
+    if name not in request.app.state.manifests.get(paths):
+        return error(404, f"no still {name!r} in the stills manifest of {row['episode']}")
+    return _file(request, paths.stills_dir, name, "still")
+
+
+def _file(request: Request, folder: Path, name: str, what: str) -> Response:
+    real = contained_file(request.app.state.settings.data_root, folder, name)
+    if real is None:
+        return error(404, f"no {what} {name!r} among the outputs of {request.path_params['ep']}")
+    return FileResponse(real, media_type="image/jpeg", headers=NO_CACHE)
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    reason = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else f"no such page: {request.url.path}"
+    return error(exc.status_code, reason)
+
+
+async def refused(request: Request, exc: FacepipeError) -> Response:
+    """An action that cannot be done now: a live run holds the episode, nothing to cancel, ..."""
+    return error(409, str(exc))
+
+
+def create_app(settings: Settings) -> Starlette:
+    hub = Hub()
+    watcher: Watcher | None = None
+    planner = Planner(settings, lambda rows: watcher.poke() if rows else watcher.wake())
+    launcher = Launcher(settings, lambda ep: watcher.poke(ep))
+    watcher = Watcher(settings, planner, launcher.public, hub)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):
+        tasks = [asyncio.create_task(watcher.run(), name="facepipe-watcher"),
+                 asyncio.create_task(planner.run(), name="facepipe-planner")]
+        try:
+            yield
+        finally:
+            hub.close()
+            planner.stop()
+            await launcher.stop_all()
+            watcher.stop()
+            _done, pending = await asyncio.wait(tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+
+    routes = [
+        Route("/", index),
+        Route("/episodes/{ep}", episode_page),
+        Route("/api/episodes", list_episodes),
+        Route("/api/episodes/{ep}", one_episode),
+        Route("/api/episodes/{ep}/plan", episode_plan),
+        Route("/api/episodes/{ep}/history", episode_history),
+        Route("/api/events", events),
+        Route("/api/episodes/{ep}/build/{step}", build, methods=["POST"]),
+        Route("/api/episodes/{ep}/cancel", cancel, methods=["POST"]),
+        Route("/files/{ep}/clusters.jpg", contact_sheet),
+        Route("/files/{ep}/stills/{name}", still),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Guard, settings=settings)],
+                    exception_handlers={HTTPException: http_error, FacepipeError: refused})
+    app.state.settings, app.state.hub, app.state.watcher = settings, hub, watcher
+    app.state.planner, app.state.launcher, app.state.manifests = planner, launcher, detail.Manifests()
+    app.state.pages = {"episodes": page("episodes.part.html", "episodes.js"),
+                       "episode": page("episode.part.html", "episode.js")}
+    return app

@@ -1,0 +1,234 @@
+"""The runs the page starts: one snakemake process per click, exactly as from the terminal.
+
+A click on Cluster (or Detect, Track, Stills) runs `snakemake <that step's outputs of the
+episode>` (base.layout.step_targets) with the project's workflow and profile, the server's config
+file and its data root and videos folder (runtime.launch.snakemake_argv), in the folder the server
+was started in, in its own process group (start_new_session), its output going to
+harvest/{ep}/logs/snakemake.log. The run registers in runtime.json through the workflow's onstart
+hook like any other, so the page, `facepipe status` and `facepipe cancel` all see it.
+
+A click on an episode that a live run or job holds (or that this server is still starting) is
+refused with the registry's message naming the holder; launches are serialised per episode, so two
+quick clicks cannot both pass that check.
+
+When snakemake ends, its process group is emptied (its jobs stop if it was killed) and, if it was
+killed before settling its episodes, the episode is marked `error` saying so
+(runtime.run_events.head_died); if it ended before its run started, the row says why, from its log.
+When the server stops, every run it started gets SIGINT on its process group, like Ctrl-C in a
+terminal, and the server waits for them to end cancelled (stop_all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ...base import clock
+from ...base.errors import FacepipeError
+from ...base.layout import EpisodePaths, step_targets
+from ...runtime import procinfo, run_events
+from ...runtime.cancel import cancel
+from ...runtime.launch import snakemake_argv
+from ...runtime.progress import PipelineState
+from ...runtime.registry import Registry
+from ...runtime.snapshot import log_tail
+from .server import Settings
+
+# How long a stopping server waits for its runs after SIGINT, then after SIGTERM, then SIGKILL.
+STOP_WAIT_S = (90.0, 20.0, 5.0)
+# How long the jobs of a killed snakemake get to stop after SIGTERM, before SIGKILL.
+ORPHAN_WAIT_S = 30.0
+# Lines of snakemake's own output that never say why it failed.
+_NOISE = ("Complete log", "Shutting down", "Exiting because", "Building DAG", "Using profile", "host:",
+          "Select jobs", "Provided cores", "Rules claiming", "Job stats", "Assuming unrestricted", "Traceback",
+          "  File ", "WorkflowError:", "Error in ", "Nothing to be done", "#")
+
+
+class Refused(FacepipeError):
+    """A launch or cancel that cannot be done now (HTTP 409)."""
+
+
+@dataclass
+class Launch:
+    episode: str
+    step: str
+    proc: subprocess.Popen
+    log: Path
+    started_at: str
+    run_id_before: str | None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    returncode: int | None = None
+    error: str | None = None  # why it failed, when the episode's state does not say
+    note: str | None = None  # how it ended otherwise, when the state does not say
+    stopping: bool = False  # stopped by the server (Ctrl-C) or by Cancel before it registered
+
+    def holder(self) -> dict:
+        """This launch as a registry entry, for the refusal of a second click."""
+        return {"job_id": f"{self.step}_{self.episode}", "pid": self.proc.pid, "host": procinfo.hostname(),
+                "started_at": self.started_at}
+
+    def public(self) -> dict:
+        return {"step": self.step, "pid": self.proc.pid, "started_at": self.started_at, "log": str(self.log),
+                "alive": self.returncode is None, "returncode": self.returncode, "error": self.error,
+                "note": self.note}
+
+
+def last_reason(log: Path) -> str:
+    """The line of snakemake's output that says why it stopped."""
+    lines = [ln.strip() for ln in log_tail(log, 60) if ln.strip() and not ln.startswith(_NOISE)]
+    return lines[-1] if lines else f"see {log}"
+
+
+def stop_group(pgid: int, signum: int, wait_s: float) -> bool:
+    """Send `signum` to process group `pgid`, and wait up to `wait_s` for it to empty; True if it did."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+    deadline = time.monotonic() + wait_s
+    while procinfo.group(pgid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+class Launcher:
+    def __init__(self, settings: Settings, on_change: Callable[[str], None]):
+        self.settings = settings
+        self.on_change = on_change  # called on the event loop with the episode whose launch changed
+        self.launches: dict[str, Launch] = {}
+        self.public: dict[str, dict] = {}  # episode -> Launch.public(), read by the watcher's thread
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.stopping = False
+
+    def registry(self, episode: str) -> Registry:
+        return Registry(self.settings.data_root, episode, self.settings.heartbeat_s)
+
+    async def build(self, episode: str, step: str) -> Launch:
+        """Start snakemake on `step`'s outputs of `episode`; RegistryBusy if a live run holds it."""
+        self._loop = asyncio.get_running_loop()
+        async with self._locks.setdefault(episode, asyncio.Lock()):
+            if self.stopping:
+                raise Refused("the server is stopping; start the run from the terminal or restart the server")
+            registry = self.registry(episode)
+            current = self.launches.get(episode)
+            if current is not None and current.returncode is None:
+                raise registry.busy(current.holder())
+            holder = await asyncio.to_thread(registry.holder)
+            if holder is not None:
+                raise registry.busy(holder)
+            launch = self._start(episode, step)
+            self.launches[episode] = launch
+        self._changed(launch)
+        threading.Thread(target=self._wait, args=(launch,), name=f"facepipe-run-{episode}", daemon=True).start()
+        return launch
+
+    def argv(self, episode: str, step: str) -> list[str]:
+        s = self.settings
+        return snakemake_argv(*step_targets(s.data_root_arg, episode, step), workdir=s.workdir,
+                              configfiles=[s.config_file] if s.config_file else [],
+                              config={"data_root": s.data_root_arg, "videos_dir": s.videos_dir_arg})
+
+    def _start(self, episode: str, step: str) -> Launch:
+        paths = EpisodePaths(self.settings.data_root, episode)
+        before = PipelineState(self.settings.data_root, episode).read()[0] or {}
+        argv = self.argv(episode, step)
+        paths.launch_log.parent.mkdir(parents=True, exist_ok=True)
+        with open(paths.launch_log, "w", encoding="utf-8") as log:
+            log.write(f"# {clock.utc_now()} facepipe serve: {subprocess.list2cmdline(argv)}\n")
+            log.flush()
+            proc = subprocess.Popen(argv, cwd=self.settings.workdir, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        return Launch(episode, step, proc, paths.launch_log, clock.utc_now(), before.get("run_id"))
+
+    def _wait(self, launch: Launch) -> None:
+        """In the launch's own thread: wait for snakemake, settle what it left, tell the loop."""
+        code = launch.proc.wait()
+        pid = launch.proc.pid
+        if not stop_group(pid, signal.SIGTERM, ORPHAN_WAIT_S):  # jobs of a killed run stop, cleaning up
+            stop_group(pid, signal.SIGKILL, 5.0)
+        launch.error, launch.note = self._outcome(launch, code)
+        launch.returncode = code
+        loop = self._loop
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the server has stopped
+            loop.call_soon_threadsafe(self._ended, launch)
+
+    def _outcome(self, launch: Launch, code: int) -> tuple[str | None, str | None]:
+        """(error, note) for the row, when the episode's state does not tell how the launch ended."""
+        s = self.settings
+        if code < 0 and not launch.stopping:
+            how = f"was killed by {signal.Signals(-code).name}"
+            if run_events.head_died(s.data_root, launch.episode, launch.proc.pid, how, s.heartbeat_s, str(launch.log)):
+                return None, None
+        state = PipelineState(s.data_root, launch.episode).read()[0] or {}
+        if state.get("run_id") != launch.run_id_before:
+            return None, None  # its run started, and settled the state itself
+        if launch.stopping:
+            return None, "stopped before its run started"
+        if code == 0:
+            return None, f"nothing to do: every {launch.step} output is up to date"
+        return f"snakemake ended with code {code} before its run started: {last_reason(launch.log)}", None
+
+    def _ended(self, launch: Launch) -> None:
+        launch.ended.set()
+        self._changed(launch)
+
+    def _changed(self, launch: Launch) -> None:
+        if self.launches.get(launch.episode) is launch:  # not one a later launch replaced
+            self.public[launch.episode] = launch.public()
+            self.on_change(launch.episode)
+
+    async def cancel(self, episode: str) -> list[str]:
+        """Stop the episode's build as `facepipe cancel` does; a run this server is still starting
+        (not registered yet) gets SIGINT on its process group."""
+        try:
+            return await asyncio.to_thread(cancel, self.settings.data_root, episode, None, self.settings.heartbeat_s)
+        except FacepipeError:
+            launch = self.launches.get(episode)
+            if launch is None or launch.returncode is not None:
+                raise
+        launch.stopping = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launch.proc.pid, signal.SIGINT)
+        return [f"{launch.step}: stopped snakemake pid {launch.proc.pid} before its run registered"]
+
+    async def stop_all(self) -> None:
+        """The server is stopping: end every run it started as Ctrl-C would, and wait for them."""
+        self.stopping = True
+        live = [launch for launch in self.launches.values() if launch.returncode is None]
+        if not live:
+            return
+        print(f"facepipe serve: stopping {len(live)} run(s) started here (SIGINT, as Ctrl-C): "
+              + ", ".join(f"{x.episode} (pid {x.proc.pid})" for x in live), file=sys.stderr, flush=True)
+        for launch in live:
+            launch.stopping = True
+        waiting = live
+        for signum, wait_s in zip((signal.SIGINT, signal.SIGTERM, signal.SIGKILL), STOP_WAIT_S):
+            for launch in waiting:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(launch.proc.pid, signum)
+            await asyncio.to_thread(self._join, waiting, wait_s)
+            waiting = [launch for launch in waiting if launch.proc.poll() is None]
+            if not waiting:
+                break
+        for launch in live:  # and for each one's end to be recorded
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(launch.ended.wait(), ORPHAN_WAIT_S + 10)
+        print("facepipe serve: runs stopped: " + ", ".join(f"{x.episode} (exit code {x.proc.returncode})" for x in live),
+              file=sys.stderr, flush=True)
+
+    @staticmethod
+    def _join(launches: list[Launch], wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
+        for launch in launches:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                launch.proc.wait(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,178 @@
+// facepipe serve: what both pages share. The live stream (one EventSource: a snapshot on connect,
+// then the rows that changed), the actions (POST, same origin), and the small pieces of a row.
+"use strict";
+
+const FP = (() => {
+  const STEPS = ["detect", "track", "stills", "cluster"];
+  const TITLES = { detect: "Detect", track: "Track", stills: "Stills", cluster: "Cluster" };
+  let skewMs = 0; // server clock minus this browser's clock, from each event's `now`
+
+  function el(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function setText(node, text) {
+    const value = text === undefined || text === null ? "" : String(text);
+    if (node.textContent !== value) node.textContent = value;
+  }
+
+  function serverNow() { return Date.now() + skewMs; }
+
+  function ageSeconds(stamp) {
+    if (!stamp) return null;
+    const t = Date.parse(stamp);
+    return Number.isNaN(t) ? null : Math.max(0, (serverNow() - t) / 1000);
+  }
+
+  function fmtDuration(s) {
+    if (s === null || s === undefined || Number.isNaN(s)) return "–";
+    s = Math.round(s);
+    if (s < 60) return `${s} s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m} min ${String(s % 60).padStart(2, "0")} s`;
+    return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+  }
+
+  function fmtPct(p) { return typeof p === "number" ? `${Math.floor(p * 100)}%` : "–"; }
+
+  // Connects the live stream; onSnapshot(rows, meta) on every (re)connection, then
+  // onRows(rows, removed, meta, updates) for each change (updates: episode -> every state written since).
+  function connect(onSnapshot, onRows, pill) {
+    let source = null;
+    const state = (on, text) => {
+      document.body.dataset.live = on ? "1" : "0";
+      if (pill) { pill.className = `pill live-pill ${on ? "on" : "off"}`; pill.textContent = text; }
+    };
+    const clock = (data) => { if (data.now) skewMs = Date.parse(data.now) - Date.now(); };
+    function open() {
+      source = new EventSource("/api/events");
+      source.addEventListener("snapshot", (ev) => {
+        const data = JSON.parse(ev.data);
+        clock(data);
+        state(true, "live");
+        onSnapshot(data.rows, data.meta);
+      });
+      source.addEventListener("rows", (ev) => {
+        const data = JSON.parse(ev.data);
+        clock(data);
+        onRows(data.rows || [], data.removed || [], data.meta || null, data.updates || {});
+      });
+      source.onerror = () => {
+        state(false, "reconnecting…");
+        if (source.readyState === EventSource.CLOSED) setTimeout(open, 1000);
+      };
+    }
+    open();
+  }
+
+  async function post(url) {
+    let response;
+    try {
+      response = await fetch(url, { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: "{}" });
+    } catch (err) {
+      return { ok: false, status: 0, body: { error: `the server did not answer (${err.message})` } };
+    }
+    let body = {};
+    try { body = await response.json(); } catch (err) { body = { error: `HTTP ${response.status}` }; }
+    return { ok: response.ok, status: response.status, body };
+  }
+
+  async function getJSON(url) {
+    const response = await fetch(url, { credentials: "same-origin" });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+    return body;
+  }
+
+  function chipClass(status) { return `chip ${status.replace(/ /g, "-")}`; }
+
+  function renderChips(box, chips) {
+    if (box.children.length !== chips.length) {
+      box.textContent = "";
+      chips.forEach(() => box.appendChild(el("span", "chip")));
+    }
+    chips.forEach((c, i) => {
+      const node = box.children[i];
+      const cls = chipClass(c.status);
+      if (node.className !== cls) node.className = cls;
+      setText(node, c.title);
+      node.title = `${c.title}: ${c.status}${c.reason ? ` (${c.reason})` : ""}`;
+      node.dataset.status = c.status;
+    });
+  }
+
+  function renderBar(bar, row) {
+    const pct = typeof row.pct === "number" ? row.pct : 0;
+    const cls = `bar ${row.status}`;
+    if (bar.className !== cls) bar.className = cls;
+    const width = `${(pct * 100).toFixed(1)}%`;
+    if (bar.firstChild.style.width !== width) bar.firstChild.style.width = width;
+  }
+
+  // The action buttons of an episode: a step button per step, Cancel while it is busy, Retry after
+  // a failure. Clicks go to the server, which refuses (409) what it cannot do, naming why.
+  function renderActions(box, row, notice) {
+    const failedStep = row.status === "error" ? (row.target || "cluster") : (row.launch && row.launch.error ? row.launch.step : null);
+    const key = `${row.busy}|${failedStep}|${row.video}`;
+    if (box.dataset.key === key) return;
+    box.dataset.key = key;
+    box.textContent = "";
+    box.classList.toggle("busy", !!row.busy);
+    const act = async (url, button, what) => {
+      button.disabled = true;
+      setText(notice, "");
+      notice.className = "notice";
+      const result = await post(url);
+      button.disabled = false;
+      if (!result.ok) {
+        notice.className = "notice";
+        setText(notice, `${what} refused: ${result.body.error || `HTTP ${result.status}`}`);
+      } else {
+        const text = result.body.report ? result.body.report.join("; ") : `${what}: snakemake started (pid ${result.body.pid})`;
+        notice.className = "notice info";
+        setText(notice, text);
+        setTimeout(() => { if (notice.textContent === text) setText(notice, ""); }, 8000);
+      }
+    };
+    const base = `/api/episodes/${encodeURIComponent(row.episode)}`;
+    if (failedStep) {
+      const retry = el("button", "retry", "Retry");
+      retry.dataset.action = "retry";
+      retry.title = `Build ${TITLES[failedStep] || failedStep} again`;
+      retry.addEventListener("click", () => act(`${base}/build/${failedStep}`, retry, "Retry"));
+      box.appendChild(retry);
+    }
+    STEPS.forEach((step) => {
+      const button = el("button", step === "cluster" ? "step primary" : "step", TITLES[step]);
+      button.dataset.action = step;
+      button.title = row.video ? `Build ${TITLES[step]} (and what it needs) for ${row.episode}` : "no video for this episode in the videos folder";
+      button.disabled = !row.video;
+      button.addEventListener("click", () => act(`${base}/build/${step}`, button, TITLES[step]));
+      box.appendChild(button);
+    });
+    if (row.busy) {
+      const cancel = el("button", "cancel", "Cancel");
+      cancel.dataset.action = "cancel";
+      cancel.addEventListener("click", () => act(`${base}/cancel`, cancel, "Cancel"));
+      box.appendChild(cancel);
+    }
+  }
+
+  function warnings(row) {
+    const out = [...(row.warnings || [])];
+    if (row.launch && row.launch.error) out.push(row.launch.error);
+    return out;
+  }
+
+  function jobsText(row) {
+    return (row.active || []).map((a) => {
+      const where = a.slurm_job_id ? `SLURM ${a.slurm_job_id}` : `pid ${a.pid} on ${a.host}`;
+      return { text: `${a.name}: ${where}${a.stale ? " (stale)" : ""}`, stale: a.stale };
+    });
+  }
+
+  return { STEPS, TITLES, el, setText, connect, post, getJSON, renderChips, renderBar, renderActions, warnings, jobsText, ageSeconds, fmtDuration, fmtPct, serverNow };
+})();

@@ -1,0 +1,392 @@
+"""facepipe serve: its API and its security rules, through Starlette's TestClient on the real app
+(its watcher, its planner's dry run, snakemake where a test starts a run), over a data root of
+small stand-in outputs. The browser and whole runs: test_web_browser.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette", reason="facepipe serve needs the web extra: pip install -e '.[web]'")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from facepipe.base.config import load  # noqa: E402
+from facepipe.base.layout import STEP_OUTPUTS, EpisodePaths  # noqa: E402
+from facepipe.runtime import procinfo  # noqa: E402
+from facepipe.runtime.registry import Registry  # noqa: E402
+from facepipe.runtime.steps import STEPS  # noqa: E402
+from facepipe.tools.web.app import create_app  # noqa: E402
+from facepipe.tools.web.board import Plan, chips  # noqa: E402
+from facepipe.tools.web.server import Settings, checked_token  # noqa: E402
+from helpers import REPO, SHARED_VIDEOS, wait_for  # noqa: E402
+
+BASE = "http://127.0.0.1:8765"
+ORIGIN = {"Origin": BASE}
+ACTIONS = [f"/api/episodes/Ep_1/build/{s.name}" for s in STEPS] + ["/api/episodes/Ep_1/cancel"]
+
+
+def stand_in(root: Path) -> dict:
+    """A site: videos Ep_1 (hamilton) and Ep_3 (the gif); Ep_1 with a still, a contact sheet and
+    its manifest (which also lists a link leading out, and a name with `..`); Ep_2 (no video) with
+    a half-written state and a garbage registry; a secret file outside the data root."""
+    videos = root / "videos"
+    videos.mkdir()
+    (videos / "Ep_1.mp4").symlink_to(SHARED_VIDEOS / "hamilton_clip.mp4")
+    (videos / "Ep_3.gif").symlink_to(SHARED_VIDEOS / "walking_and_pause.gif")
+    data = root / "data"
+    secret = root / "secret.txt"
+    secret.write_text("not for the web")
+    ep1 = EpisodePaths(data, "Ep_1")
+    ep1.stills_dir.mkdir(parents=True)
+    image = np.full((40, 40, 3), 128, np.uint8)
+    cv2.imwrite(str(ep1.stills_dir / "track00000_0_f000001.jpg"), image)
+    cv2.imwrite(str(ep1.stills_dir / "unlisted.jpg"), image)
+    cv2.imwrite(str(ep1.contact_sheet), image)
+    (ep1.stills_dir / "escape.jpg").symlink_to(secret)
+    ep1.stills_manifest.write_text(json.dumps({"episode": "Ep_1", "stills": [
+        {"file": "track00000_0_f000001.jpg", "track_id": 0, "quality": 0.9},
+        {"file": "escape.jpg", "track_id": 0, "quality": 0.1},
+        {"file": "../../../secret.txt", "track_id": 0, "quality": 0.1}]}))
+    ep1.clusters.write_text(json.dumps({"episode": "Ep_1", "clusters": [
+        {"cluster_id": 0, "track_ids": [0], "screen_time_s": 2.5, "name": "Someone"}], "unassigned_track_ids": []}))
+    ep2 = EpisodePaths(data, "Ep_2")
+    ep2.pipeline_state.parent.mkdir(parents=True)
+    ep2.pipeline_state.write_text('{"episode": "Ep_2", "status": "runn')
+    ep2.runtime.parent.mkdir(parents=True)
+    ep2.runtime.write_bytes(b"\x00\x17garbage")
+    config = root / "serve-config.yaml"
+    config.write_text(f"videos_dir: {videos}\ndata_root: data\n")
+    return {"root": root, "data": data, "config": config, "secret": secret}
+
+
+def settings_for(site: dict, **options) -> Settings:
+    return Settings.from_config(load(site["config"]), site["config"], workdir=site["root"], **options)
+
+
+def rows(client) -> dict:
+    return {r["episode"]: r for r in client.get("/api/episodes").json()["episodes"]}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> dict:
+    return stand_in(tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture(scope="module")
+def client(site):
+    with TestClient(create_app(settings_for(site)), base_url=BASE) as c:
+        wait_for(lambda: len(rows(c)) == 3, timeout=30, what="the watcher's first look")
+        yield c
+
+
+def test_episodes_come_from_the_videos_folder_and_the_data_root(client):
+    shown = rows(client)
+    assert sorted(shown) == ["Ep_1", "Ep_2", "Ep_3"]
+    assert shown["Ep_1"]["video"] and shown["Ep_3"]["video"] and not shown["Ep_2"]["video"]
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert client.get("/episodes/Ep_3").status_code == 200
+    assert [r["episode"] for r in client.get("/api/episodes?status=new").json()["episodes"]] == ["Ep_1", "Ep_3"]
+
+
+def test_damaged_state_files_are_a_warning_on_their_row_never_a_crash(client, site):
+    ep2 = rows(client)["Ep_2"]
+    assert sum("damaged" in w for w in ep2["warnings"]) == 2, ep2["warnings"]
+    detail = client.get("/api/episodes/Ep_2")
+    assert detail.status_code == 200 and detail.json()["row"]["warnings"] == ep2["warnings"]
+    # A state file damaged while the server runs: the row says so, the server goes on.
+    state = EpisodePaths(site["data"], "Ep_3").pipeline_state
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text("{\"status\": \"running\", \"pct\": 0.4")
+    wait_for(lambda: any("damaged" in w for w in rows(client)["Ep_3"]["warnings"]), timeout=10,
+             what="the damaged state on Ep_3's row")
+    assert client.get("/").status_code == 200 and client.get("/api/episodes/Ep_3").status_code == 200
+    state.unlink()
+
+
+def test_unknown_episodes_are_404(client):
+    for url in ("/api/episodes/Nope", "/episodes/Nope", "/api/episodes/Nope/plan", "/api/episodes/Nope/history",
+                "/files/Nope/clusters.jpg", "/files/Nope/stills/a.jpg", "/api/episodes/..%2Fdata", "/episodes/Ep%201"):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert response.json()["error"] and "\n" not in response.json()["error"]
+    refused = client.post("/api/episodes/Nope/build/cluster", headers=ORIGIN)
+    assert refused.status_code == 404 and "no episode 'Nope'" in refused.json()["error"]
+
+
+@pytest.mark.parametrize("url", [
+    "/files/Ep_1/stills/..%2F..%2F..%2Fsecret.txt",  # listed in the manifest, with ..
+    "/files/Ep_1/stills/%2E%2E%2F%2E%2E%2F%2E%2E%2Fsecret.txt",
+    "/files/Ep_1/stills/..%252F..%252Fsecret.txt",  # encoded twice
+    "/files/Ep_1/stills/%2Fetc%2Fpasswd",  # absolute
+    "/files/Ep_1/stills//etc/passwd",
+    "/files/Ep_1/stills/escape.jpg",  # a link in stills/ leading out of the data root, listed
+    "/files/Ep_1/stills/unlisted.jpg",  # in the folder but not in the manifest
+    "/files/Ep_1/stills/manifest.json",
+    "/files/Ep_1/stills/",  # no listing
+    "/files/Ep_1/",
+    "/files/Ep_1/clusters.json",
+    "/files/..%2F..%2Fsecret.txt/clusters.jpg",
+    "/static/",
+    "/static/..%2Fapp.py",
+    "/static/%2E%2E/app.py",
+])
+def test_files_resolve_only_to_the_episodes_own_outputs(client, url):
+    response = client.get(url)
+    assert response.status_code == 404, (url, response.status_code)
+    assert b"not for the web" not in response.content and b"root:" not in response.content
+
+
+def test_a_failed_state_shows_its_logs_tail_but_never_another_file(client, site):
+    paths = EpisodePaths(site["data"], "Ep_3")
+    paths.logs_dir.mkdir(parents=True, exist_ok=True)
+    paths.log("track").write_text("facepipe track of Ep_3: starting\nTrackError: no detections\n")
+    state = paths.pipeline_state
+    for named, shown in ((f"data/harvest/Ep_3/logs/{paths.log('track').name}", ["TrackError: no detections"]),
+                         (str(site["secret"]), []), ("/etc/passwd", []), (f"{paths.logs_dir}/../../../../secret.txt", [])):
+        state.write_text(json.dumps({"episode": "Ep_3", "status": "error", "message": "Track failed", "log": named}))
+        wait_for(lambda: rows(client)["Ep_3"]["log"] == named, timeout=10, what="the failed state on the row")
+        tail = client.get("/api/episodes/Ep_3").json()["log_tail"]
+        assert tail[-len(shown):] == shown if shown else tail == [], (named, tail)
+    state.unlink()
+
+
+def test_a_listed_still_and_the_contact_sheet_are_served(client):
+    still = client.get("/files/Ep_1/stills/track00000_0_f000001.jpg")
+    assert still.status_code == 200 and still.headers["content-type"] == "image/jpeg"
+    assert still.content[:2] == b"\xff\xd8"
+    assert client.get("/files/Ep_1/clusters.jpg").status_code == 200
+    detail = client.get("/api/episodes/Ep_1").json()
+    assert detail["clusters"][0]["name"] == "Someone" and detail["clusters"][0]["tracks"] == 1
+    assert detail["clusters"][0]["stills"] == ["/files/Ep_1/stills/track00000_0_f000001.jpg"]
+    assert detail["contact_sheet"].startswith("/files/Ep_1/clusters.jpg?v=")
+
+
+def _nothing_started(site, launcher) -> None:
+    assert launcher.launches == {}, "a run was started"
+    for ep in ("Ep_1", "Ep_3"):
+        paths = EpisodePaths(site["data"], ep)
+        assert not paths.launch_log.exists() and not paths.runtime.exists()
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "http://evil.example"},
+    {"Origin": "null"},
+    {"Origin": "http://127.0.0.1:9999"},  # another port is another origin
+    {"Origin": "https://127.0.0.1:8765"},
+    {"Sec-Fetch-Site": "cross-site"},  # a browser that sent no Origin
+    {"Sec-Fetch-Site": "same-site"},
+], ids=lambda h: ",".join(f"{k}={v}" for k, v in h.items()))
+def test_a_foreign_origin_can_neither_start_nor_cancel_a_run(client, site, headers):
+    for url in ACTIONS:
+        response = client.post(url, headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+                               content=b"a=1")
+        assert response.status_code == 403, (url, response.status_code, response.text)
+        assert "refused" in response.json()["error"]
+    _nothing_started(site, client.app.state.launcher)
+
+
+def test_host_header_must_name_the_loopback(client):
+    for host in ("evil.example", "evil.example:8765", "127.0.0.1.evil.example", "192.168.1.20:8765"):
+        response = client.get("/api/episodes", headers={"Host": host})
+        assert response.status_code == 403 and "loopback" in response.json()["error"], host
+    assert client.get("/api/episodes", headers={"Host": "localhost:8765"}).status_code == 200
+
+
+def test_bad_requests_get_a_one_line_json_error(client, site):
+    cases = [("post", "/api/episodes/Ep_1/build/everything", 400), ("get", "/api/episodes/Ep_1/build/cluster", 405),
+             ("get", "/api/nothing", 404), ("post", "/api/episodes/Ep_2/build/cluster", 409),
+             ("post", "/api/episodes/Ep_3/cancel", 409)]
+    for method, url, status in cases:
+        response = getattr(client, method)(url, **({"headers": ORIGIN} if method == "post" else {}))
+        assert response.status_code == status, (url, response.text)
+        reason = response.json()["error"]
+        assert reason and "\n" not in reason, reason
+    big = client.post("/api/episodes/Ep_1/build/cluster", headers=ORIGIN, content=b"x" * 100_000)
+    assert big.status_code == 413
+    _nothing_started(site, client.app.state.launcher)
+
+
+def test_a_click_on_an_episode_a_live_run_holds_is_refused_naming_the_holder(client, site):
+    holder = subprocess.Popen(["sleep", "60"])
+    registry = Registry(site["data"], "Ep_3", heartbeat_s=5)
+    try:
+        with registry.edit() as data:
+            data["runs"]["cluster"] = {"job_id": "cluster_Ep_3", "pid": holder.pid, "host": procinfo.hostname(),
+                                       "pid_start_time": procinfo.start_time(holder.pid),
+                                       "started_at": "2026-11-29T10:00:00Z", "heartbeat_at": "2026-11-29T10:00:00Z"}
+        response = client.post("/api/episodes/Ep_3/build/cluster", headers=ORIGIN)
+        assert response.status_code == 409
+        reason = response.json()["error"]
+        assert f"already being built by cluster_Ep_3 (pid {holder.pid} on {procinfo.hostname()}" in reason
+        assert "facepipe cancel Ep_3" in reason
+        assert "Ep_3" not in client.app.state.launcher.launches
+    finally:
+        holder.kill()
+        holder.wait()
+        registry.path.unlink()
+
+
+def test_two_quick_clicks_start_one_run_and_cancel_stops_it(tmp_path):
+    site = stand_in(tmp_path)
+    with TestClient(create_app(settings_for(site)), base_url=BASE) as client:
+        wait_for(lambda: len(rows(client)) == 3, timeout=30, what="the watcher's first look")
+        _two_clicks_then_cancel(client, site)
+
+
+def _two_clicks_then_cancel(client, site):
+    results = []
+
+    def click():
+        results.append(client.post("/api/episodes/Ep_1/build/detect", headers=ORIGIN))
+
+    clicks = [threading.Thread(target=click) for _ in range(2)]
+    for t in clicks:
+        t.start()
+    for t in clicks:
+        t.join()
+    codes = sorted(r.status_code for r in results)
+    assert codes == [202, 409], [r.text for r in results]
+    started = next(r.json() for r in results if r.status_code == 202)
+    refused = next(r.json()["error"] for r in results if r.status_code == 409)
+    assert f"already being built by detect_Ep_1 (pid {started['pid']}" in refused
+    launch = client.app.state.launcher.launches["Ep_1"]
+    assert launch.proc.args[launch.proc.args.index("--configfile") + 1] == str(site["config"])
+    assert "videos_dir=" + str(site["root"] / "videos") in launch.proc.args
+    assert launch.proc.args[1:3] == ["data/harvest/Ep_1/detections.jsonl", "data/harvest/Ep_1/video.json"]
+    assert os.getpgid(launch.proc.pid) == launch.proc.pid, "not in its own process group"
+    cancelled = client.post("/api/episodes/Ep_1/cancel", headers=ORIGIN)
+    assert cancelled.status_code == 200, cancelled.text
+    wait_for(lambda: launch.returncode is not None, timeout=60, what="snakemake to stop")
+    assert not procinfo.group(launch.proc.pid)
+    row = wait_for(lambda: (r := rows(client)["Ep_1"]) and not r["busy"] and r, timeout=15, what="the row to settle")
+    assert row["launch"]["alive"] is False
+    reg, _ = Registry(site["data"], "Ep_1", 5).read()
+    assert not reg["runs"] and not reg["jobs"]
+    # The next click starts a new run, and the one after is refused naming that one.
+    again = client.post("/api/episodes/Ep_1/build/track", headers=ORIGIN)
+    assert again.status_code == 202 and again.json()["pid"] != started["pid"]
+    third = client.post("/api/episodes/Ep_1/build/track", headers=ORIGIN)
+    assert third.status_code == 409 and f"(pid {again.json()['pid']} on" in third.json()["error"]
+    assert client.post("/api/episodes/Ep_1/cancel", headers=ORIGIN).status_code == 200
+    wait_for(lambda: client.app.state.launcher.launches["Ep_1"].returncode is not None, timeout=60,
+             what="the second run to stop")
+
+
+def test_chips_read_the_plan_and_the_live_state(tmp_path):
+    paths = EpisodePaths(tmp_path, "Ep_1")
+    plan = Plan({"Ep_1": {"steps": ["stills", "cluster"], "jobs": [
+        {"rule": "stills", "reason": "Params have changed since last execution"},
+        {"rule": "embed", "reason": "Missing output files: data/harvest/Ep_1/embeddings.npz"},
+        {"rule": "cluster", "reason": "Input files updated by another job: data/harvest/Ep_1/embeddings.npz"}]}})
+
+    def shown(state, has_video=True, p=plan):
+        return [c["status"] for c in chips(paths, has_video, p, state)]
+
+    assert shown({}) == ["built", "built", "out of date", "missing"]
+    assert shown({}, p=Plan()) == ["unknown"] * 4, "no plan yet"
+    assert shown({}, p=Plan(None, "planning failed")) == ["unknown"] * 4
+    running = {"status": "running", "plan": ["stills", "cluster"], "step_index": 4}
+    assert shown(running) == ["built", "built", "built", "running"]
+    failed = {"status": "error", "plan": ["detect", "track", "stills", "cluster"], "step_index": 2}
+    assert shown(failed) == ["built", "failed", "out of date", "missing"]
+    assert shown({}, has_video=False) == ["missing"] * 4, "no video, no outputs on disk"
+
+
+def test_the_step_outputs_have_one_home_read_by_the_workflow():
+    assert list(STEP_OUTPUTS) == [s.name for s in STEPS]
+    snakefile = (REPO / "workflow" / "Snakefile").read_text()
+    for step in STEPS:
+        assert f"rule {step.target}:\n    input:\n        expand_episodes(\"{step.name}\")," in snakefile
+    assert "_OUTPUTS =" not in snakefile and "layout.TRACKS" not in snakefile, "the Snakefile lists outputs itself"
+
+
+def test_the_event_stream_sends_a_snapshot_then_each_change(client, site):
+    with client.stream("GET", "/api/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        kind, data = _event(lines)
+        assert kind == "snapshot" and {r["episode"] for r in data["rows"]} == {"Ep_1", "Ep_2", "Ep_3"}
+        from facepipe.runtime.progress import PipelineState
+
+        state = PipelineState(site["data"], "Ep_3")
+        for k in range(3):  # faster than the watcher looks: the last is the row, all three are sent
+            state.update(status="running", pct=0.3 + k / 10, message=f"from elsewhere {k}", run_id="r")
+        t0, sent = time.monotonic(), []
+        while True:
+            kind, data = _event(lines)
+            sent += [u["message"] for u in data.get("updates", {}).get("Ep_3", [])]
+            if kind == "rows" and any(r["episode"] == "Ep_3" and r["message"] == "from elsewhere 2" for r in data["rows"]):
+                break
+            assert time.monotonic() - t0 < 5, "no event for the change"
+        assert time.monotonic() - t0 < 1.5
+        assert sent == [f"from elsewhere {k}" for k in range(3)]
+    EpisodePaths(site["data"], "Ep_3").pipeline_state.unlink()
+
+
+def _event(lines) -> tuple[str, dict]:
+    kind = None
+    for line in lines:
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: ") and kind:
+            return kind, json.loads(line[6:])
+
+
+def test_a_token_is_required_off_the_loopback(tmp_path):
+    site = stand_in(tmp_path)
+    token = "correct-horse-battery"
+    with TestClient(create_app(settings_for(site, host="0.0.0.0", token=token)), base_url="http://10.1.2.3:8765",
+                    follow_redirects=False) as c:
+        assert c.get("/api/episodes").status_code == 401
+        assert c.get("/").status_code == 401
+        assert c.get("/api/episodes", headers={"Authorization": "Bearer wrong-token-here"}).status_code == 401
+        assert c.get("/?token=wrong").status_code == 401
+        assert c.get("/api/episodes", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        first = c.get(f"/?token={token}")
+        assert first.status_code == 303 and first.headers["location"] == "/"
+        cookie = first.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and token not in cookie
+        assert c.get("/api/episodes").status_code == 200, "the cookie is enough from then on"
+        foreign = c.post("/api/episodes/Ep_1/build/cluster", headers={"Origin": "http://evil.example"})
+        assert foreign.status_code == 403, "the cookie does not make a foreign origin welcome"
+        _nothing_started(site, c.app.state.launcher)
+    assert checked_token("127.0.0.1", None) is None
+    assert len(checked_token("0.0.0.0", "auto")) >= 24
+
+
+def test_a_badly_named_video_is_a_banner_and_hides_no_other_episode(tmp_path):
+    site = stand_in(tmp_path)
+    (tmp_path / "videos" / "Ep 4.mp4").symlink_to(SHARED_VIDEOS / "hamilton_clip.mp4")
+    with TestClient(create_app(settings_for(site)), base_url=BASE) as c:
+        wait_for(lambda: len(rows(c)) == 3, timeout=30, what="the watcher's first look")
+        meta = c.get("/api/episodes").json()["meta"]
+        assert "episode id 'Ep 4' may only use letters" in meta["videos_problem"]
+        assert rows(c)["Ep_1"]["video"] and rows(c)["Ep_3"]["video"]
+
+
+def test_the_server_refuses_to_start_off_the_loopback_without_a_token(site):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "FACEPIPE_WEB_TOKEN"}
+    proc = subprocess.run([sys.executable, "-m", "facepipe.tools.cli", "serve", "--config", str(site["config"]),
+                           "--host", "0.0.0.0", "--port", str(port)], cwd=site["root"], capture_output=True,
+                          text=True, timeout=60, env=env, check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not a loopback address" in lines[0] and "--token" in lines[0], proc.stderr
+    with socket.socket() as again:  # nothing took the port
+        again.bind(("0.0.0.0", port))
