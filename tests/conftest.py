@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SHARED, SHARED_VIDEOS, copy_workdir, snakemake, write_config
+from helpers import SEASON_SETS, SHARED, SHARED_VIDEOS, copy_workdir, snakemake, write_config
 
 
 def pytest_configure(config):
@@ -65,3 +65,21 @@ def slideshow_run(lfw_slideshow, johns_slideshow, tmp_path_factory) -> Path:
     write_config(work, videos)
     snakemake(work, "cluster_target")
     return work
+
+
+@pytest.fixture(scope="session")
+def season_run(tmp_path_factory):
+    """Two seasons of three slideshow episodes each (lfw10 and johns photos, overlapping casts,
+    different photos per episode), built with `snakemake season_target`: (workdir, labels)."""
+    import json
+
+    from facepipe.tools.slideshow import make_season
+
+    work = tmp_path_factory.mktemp("seasons")
+    labels = {}
+    for season, photos in SEASON_SETS.items():
+        _videos, labels[season] = make_season(SHARED / "faces" / photos, work / "videos", season.split("_")[0])
+        (work / f"{season}.labels.json").write_text(json.dumps(labels[season]))
+    write_config(work, "videos")  # relative to the workdir: a copy of the run has its own folder
+    snakemake(work, "season_target")
+    return work, labels

@@ -17,6 +17,8 @@ from facepipe.runtime.launch import snakemake_argv
 from facepipe.tools.testmedia import SHARED, SHARED_VIDEOS  # noqa: F401 (for the tests)
 
 BIN = Path(sys.executable).parent
+# The test seasons (conftest's season_run): season -> the shared photo set its episodes show.
+SEASON_SETS = {"LFW_S01": "lfw10", "JOHNS_S01": "johns"}
 
 
 def write_config(workdir: Path, videos_dir: Path, **sections) -> Path:

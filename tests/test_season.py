@@ -13,29 +13,13 @@ from facepipe.base.config import defaults
 from facepipe.base.errors import FacepipeError
 from facepipe.base.layout import SeasonPaths
 from facepipe.base.seasons import UNMATCHED, group, season_of
-from facepipe.tools.slideshow import make_season
-from helpers import (SHARED, SHARED_VIDEOS, copy_workdir, facepipe, ffmpeg, jobs, paths, snakemake, write_config)
-
-SEASONS = {"LFW_S01": "lfw10", "JOHNS_S01": "johns"}
+from helpers import SEASON_SETS as SEASONS
+from helpers import SHARED, SHARED_VIDEOS, copy_workdir, facepipe, ffmpeg, jobs, paths, snakemake, write_config
 REFERENCES = SHARED / "faces" / "reference"
 
 
 def season_paths(work, season) -> SeasonPaths:
     return SeasonPaths(work / "data", season)
-
-
-@pytest.fixture(scope="session")
-def season_run(tmp_path_factory):
-    """Two seasons of three slideshow episodes each (lfw10 and johns photos, overlapping casts,
-    different photos per episode), built with `snakemake season_target`: (workdir, labels)."""
-    work = tmp_path_factory.mktemp("seasons")
-    labels = {}
-    for season, photos in SEASONS.items():
-        _videos, labels[season] = make_season(SHARED / "faces" / photos, work / "videos", season.split("_")[0])
-        (work / f"{season}.labels.json").write_text(json.dumps(labels[season]))
-    write_config(work, "videos")  # relative to the workdir: a copy of the run has its own folder
-    snakemake(work, "season_target")
-    return work, labels
 
 
 # --- seasons from episode ids --------------------------------------------------------------------
@@ -189,3 +173,41 @@ def test_the_hamilton_clip_in_two_episodes_links_and_names_who_is_in_both(tmp_pa
     # season's evidence his name stays on his own face.
     alex = [m for m in cast["cast"] if m.get("name") == "alex-lacamoire"]
     assert len(alex) == 1 and [a["episode"] for a in alex[0]["appearances"]] == ["HAM_S01_E01"]
+
+
+# --- the dashboard -------------------------------------------------------------------------------
+
+def test_the_dashboard_shows_each_season_its_cast_chart_and_sheet(season_run):
+    pytest.importorskip("starlette", reason="facepipe serve needs the web extra: pip install -e '.[web]'")
+    from starlette.testclient import TestClient
+
+    from facepipe.base.config import load
+    from facepipe.tools.web.app import create_app
+    from facepipe.tools.web.server import Settings
+    from helpers import wait_for
+
+    work, _labels = season_run
+    settings = Settings.from_config(load(work / "test-config.yaml"), work / "test-config.yaml", workdir=work)
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8765") as client:
+        listed = wait_for(lambda: {s["season"]: s for s in client.get("/api/seasons").json()["seasons"]} or None,
+                          timeout=30, what="the seasons to be listed")
+        assert set(listed) == set(SEASONS)
+        lfw = listed["LFW_S01"]
+        cast = json.loads(season_paths(work, "LFW_S01").cast.read_text())
+        assert (lfw["status"], lfw["cast_members"], lfw["episodes"]) == ("done", len(cast["cast"]), cast["episodes"])
+        detail = client.get("/api/seasons/LFW_S01").json()
+        assert [m["cast_id"] for m in detail["table"]] == [m["cast_id"] for m in cast["cast"]]
+        first = detail["table"][0]
+        assert len(first["seconds"]) == 3 and sum(first["seconds"]) == pytest.approx(first["total_s"], abs=0.01)
+        assert detail["files"] == {"screen_time.png": True, "cast.jpg": True}
+        chart = client.get("/files/seasons/LFW_S01/screen_time.png")
+        assert chart.status_code == 200 and chart.headers["content-type"] == "image/png"
+        assert client.get(first["stills"][0]["url"]).status_code == 200  # from the episode's own stills
+        page = client.get("/seasons/LFW_S01")
+        assert page.status_code == 200 and "season.js" in page.text
+        for bad in ("/files/seasons/LFW_S01/cast.json", "/files/seasons/LFW_S01/..%2F..%2Ftest-config.yaml",
+                    "/files/seasons/NOPE_S09/cast.jpg", "/api/seasons/NOPE_S09", "/seasons/..%2Fx"):
+            response = client.get(bad)
+            assert response.status_code == 404 and "error" in response.json(), bad
+        events = client.get("/api/seasons").json()
+        assert {s["season"] for s in events["seasons"]} == set(SEASONS)

@@ -11,6 +11,10 @@
     POST /api/episodes/{ep}/cancel       stop its build, as `facepipe cancel EP`
     GET  /files/{ep}/clusters.jpg        its contact sheet
     GET  /files/{ep}/stills/{name}       a still listed in its stills/manifest.json
+    GET  /seasons/{season}               a season's page
+    GET  /api/seasons                    every season's row
+    GET  /api/seasons/{season}           one season: its row, cast.json and seconds table
+    GET  /files/seasons/{season}/{name}  its screen_time.png or cast.jpg
 
 Errors are JSON {"error": "<one line>"} with a 4xx status; the rules of security.py apply first.
 """
@@ -32,9 +36,9 @@ from starlette.staticfiles import StaticFiles
 
 from ...base.episodes import EPISODE_ID
 from ...base.errors import FacepipeError
-from ...base.layout import EpisodePaths
+from ...base.layout import EpisodePaths, SeasonPaths
 from ...runtime.steps import BY_NAME
-from . import detail
+from . import detail, seasons
 from .board import Planner
 from .launcher import Launcher
 from .security import Guard, contained_file, error
@@ -45,13 +49,17 @@ STATIC = Path(str(resources.files(__package__) / "static"))
 NO_CACHE = {"Cache-Control": "no-cache"}
 
 
-def _episode(request: Request) -> dict:
-    """The row of the episode the path names; 404 for an id that is no known episode."""
-    ep = request.path_params["ep"]
-    row = request.app.state.watcher.view.rows.get(ep) if EPISODE_ID.match(ep) else None
+def _known(request: Request, param: str, noun: str, table: str, where: str) -> dict:
+    """The row of the episode or season the path names; 404 for a name the watcher does not know."""
+    name = request.path_params[param]
+    row = getattr(request.app.state.watcher.view, table).get(name) if EPISODE_ID.match(name) else None
     if row is None:
-        raise HTTPException(404, f"no episode {ep!r} in the videos folder or the data root")
+        raise HTTPException(404, f"no {noun} {name!r} {where}")
     return row
+
+
+def _episode(request: Request) -> dict:
+    return _known(request, "ep", "episode", "rows", "in the videos folder or the data root")
 
 
 def page(main: str, script: str) -> str:
@@ -145,6 +153,37 @@ def _file(request: Request, folder: Path, name: str, what: str) -> Response:
     return FileResponse(real, media_type="image/jpeg", headers=NO_CACHE)
 
 
+def _season(request: Request) -> dict:
+    return _known(request, "season", "season", "seasons", "among the episodes' seasons or the data root's")
+
+
+async def season_page(request: Request) -> Response:
+    _season(request)
+    return HTMLResponse(request.app.state.pages["season"], headers=NO_CACHE)
+
+
+async def list_seasons(request: Request) -> Response:
+    return JSONResponse({"seasons": list(request.app.state.watcher.view.seasons.values())})
+
+
+async def one_season(request: Request) -> Response:
+    row = _season(request)
+    body = await asyncio.to_thread(seasons.detail, request.app.state.settings, row["season"], row)
+    return JSONResponse(body)
+
+
+async def season_file(request: Request) -> Response:
+    row = _season(request)
+    name = request.path_params["name"]
+    if name not in seasons.FILES:
+        return error(404, f"no file {name!r} among the outputs of season {row['season']}")
+    paths = SeasonPaths(request.app.state.settings.data_root, row["season"])
+    real = contained_file(request.app.state.settings.data_root, paths.folder, name)
+    if real is None:
+        return error(404, f"season {row['season']} has no {name} yet; run snakemake season_target")
+    return FileResponse(real, media_type="image/png" if name.endswith(".png") else "image/jpeg", headers=NO_CACHE)
+
+
 async def http_error(request: Request, exc: HTTPException) -> Response:
     reason = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else f"no such page: {request.url.path}"
     return error(exc.status_code, reason)
@@ -187,8 +226,12 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/events", events),
         Route("/api/episodes/{ep}/build/{step}", build, methods=["POST"]),
         Route("/api/episodes/{ep}/cancel", cancel, methods=["POST"]),
+        Route("/files/seasons/{season}/{name}", season_file),  # before the stills: a season may be named so
         Route("/files/{ep}/clusters.jpg", contact_sheet),
         Route("/files/{ep}/stills/{name}", still),
+        Route("/seasons/{season}", season_page),
+        Route("/api/seasons", list_seasons),
+        Route("/api/seasons/{season}", one_season),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Guard, settings=settings)],
@@ -196,5 +239,6 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings, app.state.hub, app.state.watcher = settings, hub, watcher
     app.state.planner, app.state.launcher, app.state.manifests = planner, launcher, detail.Manifests()
     app.state.pages = {"episodes": page("episodes.part.html", "episodes.js"),
-                       "episode": page("episode.part.html", "episode.js")}
+                       "episode": page("episode.part.html", "episode.js"),
+                       "season": page("season.part.html", "season.js")}
     return app

@@ -16,7 +16,7 @@ import secrets
 import signal
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...base.config import config_path
@@ -36,6 +36,7 @@ class Settings:
     videos_dir_arg: str
     config_file: Path | None
     heartbeat_s: float
+    season: dict = field(default_factory=dict)  # the season settings: which episodes make a season
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     token: str | None = None
@@ -50,7 +51,8 @@ class Settings:
         return cls(workdir=workdir, data_root=workdir / cfg["data_root"], data_root_arg=str(cfg["data_root"]),
                    videos_dir=workdir / cfg["videos_dir"], videos_dir_arg=str(cfg["videos_dir"]),
                    config_file=path.resolve() if path else None,
-                   heartbeat_s=float(cfg["progress"]["heartbeat_s"]), **options)
+                   heartbeat_s=float(cfg["progress"]["heartbeat_s"]), season=dict(cfg.get("season") or {}),
+                   **options)
 
     @property
     def loopback(self) -> bool:

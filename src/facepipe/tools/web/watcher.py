@@ -28,9 +28,12 @@ from pathlib import Path
 
 from ...base import clock
 from ...base.episodes import EPISODE_ID, survey
-from ...base.layout import HARVEST, EpisodePaths
+from ...base.layout import HARVEST, SEASONS, EpisodePaths
 from ...runtime.progress import ACTIVE
 from .board import Planner, encode, make_row
+from .seasons import files_of as season_files
+from .seasons import make_row as make_season_row
+from .seasons import seasons as season_list
 from .server import Settings
 
 RECHECK_S = 1.0
@@ -66,11 +69,12 @@ def _stat(path: Path) -> tuple | None:
 
 @dataclass(frozen=True)
 class View:
-    """The board as last published: rows by episode, and each row pre-encoded."""
+    """The board as last published: rows by episode, and each row pre-encoded; rows by season."""
     seq: int = 0
     rows: dict = field(default_factory=dict)
     encoded: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    seasons: dict = field(default_factory=dict)
 
 
 def event(kind: str, seq: int, payload: dict) -> str:
@@ -149,6 +153,9 @@ class Watcher:
         self._offsets: dict[str, int] = {}
         self._videos: dict[str, Path] = {}
         self._harvest: set[str] = set()
+        self._seasons: dict[str, list[str]] = {}  # season -> its episodes
+        self._season_sigs: dict[str, tuple] = {}
+        self._season_checked: dict[str, float] = {}
         self._dir_sigs: tuple = ()
         self._listed_at = 0.0
         self._pokes: set[str] = set()
@@ -182,11 +189,12 @@ class Watcher:
                 try:
                     changed, removed, updates, replan, meta = await loop.run_in_executor(pool, self._scan, force,
                                                                                           pokes)
+                    seasons = await loop.run_in_executor(pool, self._scan_seasons, force)
                 except Exception:  # a bug must not stop every page's updates: say it, look again
                     traceback.print_exc()
                     self._all = True
                 else:
-                    self._publish(changed, removed, updates, meta)
+                    self._publish(changed, removed, updates, meta, seasons)
                     if replan:
                         self.planner.request()
                     self.ready.set()
@@ -196,9 +204,9 @@ class Watcher:
         self._stopped = True
         self.wake()
 
-    def _publish(self, changed: dict, removed: list[str], updates: dict, meta: dict) -> None:
+    def _publish(self, changed: dict, removed: list[str], updates: dict, meta: dict, seasons: dict | None = None) -> None:
         old = self.view
-        if not changed and not removed and not updates and meta == old.meta:
+        if not changed and not removed and not updates and meta == old.meta and seasons is None:
             return
         rows, encoded = dict(old.rows), dict(old.encoded)
         for ep in removed:
@@ -208,10 +216,12 @@ class Watcher:
             rows[ep], encoded[ep] = row, text
         if any(ep not in old.rows for ep in changed):  # keep the episodes in order
             rows, encoded = dict(sorted(rows.items())), dict(sorted(encoded.items()))
-        self.view = View(old.seq + 1, rows, encoded, meta)
+        self.view = View(old.seq + 1, rows, encoded, meta, old.seasons if seasons is None else seasons)
         payload = {"now": clock.utc_now(), "rows": [row for row, _text in changed.values()], "removed": removed}
         if updates:
             payload["updates"] = updates
+        if seasons is not None:
+            payload["seasons"] = list(seasons.values())
         if meta != old.meta:
             payload["meta"] = meta
         self.hub.publish(event("rows", self.view.seq, payload))
@@ -219,7 +229,8 @@ class Watcher:
     def snapshot(self) -> str:
         """The whole board as one event (a client's first), built from the pre-encoded rows."""
         view = self.view
-        head = json.dumps({"now": clock.utc_now(), "meta": view.meta}, separators=(",", ":"))[:-1]
+        head = json.dumps({"now": clock.utc_now(), "meta": view.meta, "seasons": list(view.seasons.values())},
+                          separators=(",", ":"))[:-1]
         return f"id: {view.seq}\nevent: snapshot\ndata: {head},\"rows\":[{','.join(view.encoded.values())}]}}\n\n"
 
     # --- in the watcher's thread ---------------------------------------------------------------
@@ -232,7 +243,7 @@ class Watcher:
         """Read the videos folder and the data root's harvest/ again if either changed; True if the
         videos (or what is wrong with them) changed since the last listing."""
         harvest = self.settings.data_root / HARVEST
-        sigs = (_stat(self.settings.videos_dir), _stat(harvest))
+        sigs = (_stat(self.settings.videos_dir), _stat(harvest), _stat(self.settings.data_root / SEASONS))
         if sigs == self._dir_sigs and now - self._listed_at < RELIST_S:
             return False
         first = not self._listed_at
@@ -245,6 +256,7 @@ class Watcher:
             self._harvest = {e.name for e in os.scandir(harvest) if e.is_dir() and EPISODE_ID.match(e.name)}
         except OSError:
             self._harvest = set()
+        self._seasons = season_list(self.settings, self._videos)
         return news and not first
 
     def _files(self, ep: str) -> tuple[Path, Path, Path]:
@@ -312,6 +324,23 @@ class Watcher:
                 changed[ep] = (row, text)
         removed = [ep for ep in shown if ep not in visible]
         return changed, removed, updates, replan, self._meta(len(visible))
+
+    def _scan_seasons(self, force: bool) -> dict | None:
+        """Every season's row, or None when none changed (their files, or the list of seasons)."""
+        shown, now = self.view.seasons, time.monotonic()
+        rows, any_changed = {}, force or set(self._seasons) != set(shown)
+        for season, episodes in self._seasons.items():
+            sig = tuple(_stat(p) for p in season_files(self.settings, season))
+            busy = bool(shown.get(season, {}).get("busy")) or shown.get(season, {}).get("status") in ACTIVE
+            due = busy and now - self._season_checked.get(season, 0.0) >= RECHECK_S
+            if season in shown and sig == self._season_sigs.get(season) and not due and not force \
+                    and shown[season]["episodes"] == episodes:
+                rows[season] = shown[season]
+                continue
+            self._season_sigs[season], self._season_checked[season] = sig, now
+            rows[season] = make_season_row(self.settings, season, episodes)
+            any_changed = any_changed or rows[season] != shown.get(season)
+        return rows if any_changed else None
 
     def _busy(self, ep: str) -> bool:
         row = self.view.rows.get(ep)

@@ -39,8 +39,9 @@ const FP = (() => {
   function fmtPct(p) { return typeof p === "number" ? `${Math.floor(p * 100)}%` : "–"; }
 
   // Connects the live stream; onSnapshot(rows, meta) on every (re)connection, then
-  // onRows(rows, removed, meta, updates) for each change (updates: episode -> every state written since).
-  function connect(onSnapshot, onRows, pill) {
+  // onRows(rows, removed, meta, updates) for each change (updates: episode -> every state written since);
+  // onSeasons(rows), if given, with every season's row on connection and whenever one changed.
+  function connect(onSnapshot, onRows, pill, onSeasons) {
     let source = null;
     const state = (on, text) => {
       document.body.dataset.live = on ? "1" : "0";
@@ -54,11 +55,13 @@ const FP = (() => {
         clock(data);
         state(true, "live");
         onSnapshot(data.rows, data.meta);
+        if (onSeasons) onSeasons(data.seasons || []);
       });
       source.addEventListener("rows", (ev) => {
         const data = JSON.parse(ev.data);
         clock(data);
         onRows(data.rows || [], data.removed || [], data.meta || null, data.updates || {});
+        if (onSeasons && data.seasons) onSeasons(data.seasons);
       });
       source.onerror = () => {
         state(false, "reconnecting…");

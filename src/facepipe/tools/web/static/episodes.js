@@ -159,6 +159,31 @@
     banner.className = problems.length ? "banner error" : "banner";
   }
 
+  // The seasons, under the episodes: few, so redrawn whole on each change.
+  function showSeasons(list) {
+    const box = document.getElementById("seasons");
+    document.getElementById("seasons-section").hidden = list.length === 0;
+    box.textContent = "";
+    list.forEach((s) => {
+      const tr = el("tr");
+      tr.dataset.season = s.season;
+      tr.dataset.status = s.status;
+      const name = el("td", "ep");
+      const link = el("a", null, s.season);
+      link.href = `/seasons/${encodeURIComponent(s.season)}`;
+      name.append(link, el("div", `sub status ${s.status}`, s.status));
+      const progress = el("td", "progress");
+      const bar = el("div", "bar");
+      bar.appendChild(el("span"));
+      FP.renderBar(bar, s);
+      progress.append(bar, el("div", "message", s.message || (s.status === "new" ? "not built yet" : "")));
+      if (s.warnings && s.warnings.length) progress.appendChild(el("div", "warn", s.warnings.join(" · ")));
+      tr.append(name, el("td", null, `${s.episodes.length}: ${s.episodes.join(", ")}`), progress,
+        el("td", "num", s.cast_members === null || s.cast_members === undefined ? "–" : `${s.cast_members} members`));
+      box.appendChild(tr);
+    });
+  }
+
   function setup() {
     document.title = "facepipe · episodes";
     const filters = document.querySelector(".filters");
@@ -188,6 +213,7 @@
         layout();
       },
       document.getElementById("live"),
+      showSeasons,
     );
     setInterval(() => rows.forEach(tick), 1000);
   }
