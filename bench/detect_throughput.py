@@ -6,12 +6,12 @@ mosaic of them at their own size, so a frame holds several people and many faces
 runs facenet-pytorch MTCNN at full resolution, one frame at a time; its faces are those MTCNN
 gives with at least detect.min_score confidence (the faces facepipe keeps), so recall measures
 what facepipe's speed-ups lose, not its confidence cut-off. facepipe: its detect stage (the
-default configuration, detect.cascade: opencv, detect.backend: blazeface). Reports each one's
+defaults, detect.cascade: facenet, detect.backend: blazeface). Reports each one's
 sampled frames per second, the ratio to the baseline, and recall of the baseline's faces at least
 40 px high (IoU >= 0.5) and by face height (20-40, 40-60, 60-100, 100+ px).
 Goal: ratio >= 3.5 at recall >= 0.97 (faces >= 40 px) on both episodes.
 
-    python bench/detect_throughput.py [--seconds 120] [--episodes bench crowded] [--runs default opencv blazeface]
+    python bench/detect_throughput.py [--seconds 120] [--episodes bench crowded] [--runs default facenet blazeface]
 """
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ def recall(reference: dict, found: dict, min_h: float = 40, min_iou: float = 0.5
 
 
 RUNS = {
-    "default": ("default config", {}),
-    "opencv": ("detect.cascade: opencv", {"cascade": "opencv"}),
+    "default": ("defaults (detect.cascade: auto)", {}),
+    "facenet": ("detect.cascade: facenet", {"cascade": "facenet"}),
     "blazeface": ("detect.backend: blazeface", {"backend": "blazeface", "min_score": 0.5}),
 }
 

@@ -58,6 +58,15 @@ def test_opencv_cascade_finds_the_faces_facenet_pytorch_finds(tmp_path):
     assert faces >= 40 and matched >= 0.95 * faces, (matched, faces)
 
 
+def test_auto_cascade_is_facepipes_where_the_frame_is_shrunk():
+    from facepipe.stages.detect.detector import FacenetDetector
+
+    assert FacenetDetector("cpu", 0.5, cascade="auto").opencv_cascade is not None
+    assert FacenetDetector("cpu", 1.0, cascade="auto").opencv_cascade is None  # 360p: facenet-pytorch's
+    assert FacenetDetector("cpu", 1.0, cascade="opencv").opencv_cascade is not None
+    assert FacenetDetector("cpu", 0.5, cascade="facenet").opencv_cascade is None
+
+
 def test_the_frame_shrink_follows_the_source_and_keeps_720p_as_it_was():
     from facepipe.stages.detect.detector import source_scale
 

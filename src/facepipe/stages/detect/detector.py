@@ -88,6 +88,9 @@ class Downscaling:
 class FacenetDetector(Downscaling):
     def __init__(self, device: str = "cpu", scale: float = PHOTO_SCALE, min_score: float = 0.9,
                  cascade: str = "facenet"):
+        """cascade: `facenet` (facenet-pytorch's steps on the shrunk frame), `opencv` (facepipe's
+        own: P-Net on the shrunk frame, R-Net and O-Net on crops of the full frame; CPU only) or
+        `auto` (facepipe's when the frame is shrunk, facenet-pytorch's when it is not)."""
         super().__init__(scale)
         import torch
         from facenet_pytorch import MTCNN
@@ -105,16 +108,21 @@ class FacenetDetector(Downscaling):
             # Channels-last weights let oneDNN run the three networks' convolutions and poolings
             # about 30 % faster per frame on a CPU, with identical boxes (bench/detect_throughput.py).
             self.model.to(memory_format=torch.channels_last)
-            if cascade == "opencv":  # faster again (docs/speed.md); boxes differ by a few pixels
+            if cascade == "opencv" or cascade == "auto" and self.scale < 1.0:  # docs/speed.md
                 self.opencv_cascade = MTCNNCascade(self.model.pnet, self.model.rnet, self.model.onet,
-                                            MTCNN_MIN_FACE, MTCNN_THRESHOLDS)
+                                                   MTCNN_MIN_FACE, MTCNN_THRESHOLDS)
+
+    def detect(self, rgb: np.ndarray) -> list[dict]:
+        """Faces, in source-frame pixels, on a full-size RGB frame."""
+        if self.opencv_cascade is not None:  # shrinks for P-Net only: see MTCNNCascade.detect
+            boxes, scores, marks = self.opencv_cascade.detect(rgb, self.scale)
+            return _faces(boxes, scores, marks, 1.0, self.min_score)
+        return self.detect_shrunk(self.shrink(rgb))
 
     def detect_shrunk(self, small: np.ndarray) -> list[dict]:
-        """Faces, in source-frame pixels, on a frame already passed through shrink()."""
-        if self.opencv_cascade is not None:
-            boxes, scores, marks = self.opencv_cascade.detect(small)
-        else:  # facenet-pytorch's own cascade (the default, and always on a GPU)
-            boxes, scores, marks = self.model.detect(small, landmarks=True)
+        """Faces, in source-frame pixels, on a frame already passed through shrink() (facenet-pytorch's
+        own cascade: the default, and always on a GPU)."""
+        boxes, scores, marks = self.model.detect(small, landmarks=True)
         return _faces(boxes, scores, marks, self.scale, self.min_score)
 
 
@@ -166,7 +174,7 @@ def make_detector(cfg: dict, width: int, height: int) -> FaceDetector:
     height (`mtcnn` runs in its own process: frames.detect_frames hands it to mtcnn_worker)."""
     scale = source_scale(cfg["min_face_px"], width, height)
     if cfg["backend"] == "facenet":
-        return FacenetDetector(cfg.get("device", "cpu"), scale, cfg["min_score"], cfg.get("cascade", "facenet"))
+        return FacenetDetector(cfg.get("device", "cpu"), scale, cfg["min_score"], cfg.get("cascade", "auto"))
     if cfg["backend"] == "blazeface":
         if str(cfg.get("device", "cpu")) != "cpu":
             raise FacepipeError(f"detect.backend blazeface runs on the CPU only; set detect.device: cpu "

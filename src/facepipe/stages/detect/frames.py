@@ -1,8 +1,8 @@
 """Detect: faces on frames sampled at detect.fps, one JSON line per sampled frame.
 
-Each sampled frame is decoded, scored for a shot cut against the previous sampled frame, shrunk
-(detector.Downscaling) and handed to the detector in worker processes; the lines are written in
-frame order, atomically.
+Each sampled frame is decoded, scored for a shot cut against the previous sampled frame and handed
+whole to the detector in a worker process (which shrinks it as detector.source_scale says); the
+lines are written in frame order, atomically.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ...base import atomic
 from ...base.errors import FacepipeError
 from ...base.video import FrameReader, expected_samples, previous_sample, probe
 from ...base.workers import ordered_map
-from .detector import Downscaling, FaceDetector, make_detector, source_scale
+from .detector import FaceDetector, make_detector
 from .shots import colour_signature, cut_score
 
 Progress = Callable[..., None]
@@ -34,8 +34,8 @@ def _worker_detector(cfg: dict, make: Callable[..., FaceDetector], width: int, h
 
 
 def _detect_one(detector: FaceDetector, item):
-    index, t, cut, small = item
-    return index, t, cut, detector.detect_shrunk(small)
+    index, t, cut, rgb = item
+    return index, t, cut, detector.detect(rgb)
 
 
 def detect_frames(
@@ -60,7 +60,6 @@ def detect_frames(
     total = expected_samples(info.frame_count, info.fps, cfg["fps"], start, stop)
     if progress:
         progress(0, total, "Loading face detector")
-    shrinker = Downscaling(source_scale(cfg["min_face_px"], info.width, info.height))
     # A chunk also reads the sampled frame before it, for the same first cut score as one pass.
     before = previous_sample(video, start, cfg["fps"]) if start > 0 else None
     reader = FrameReader(video, sample_fps=cfg["fps"], start=start if before is None else before, stop=stop)
@@ -72,7 +71,7 @@ def detect_frames(
             cut = cut_score(previous_sig, sig)
             previous_sig = sig
             if index >= start:
-                yield index, reader.t, cut, shrinker.shrink(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                yield index, reader.t, cut, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)  # the detector shrinks it
 
     done = 0
     with atomic.atomic_path(out_jsonl) as tmp, open(tmp, "w", encoding="utf-8") as out:

@@ -78,9 +78,20 @@ class MTCNNCascade:
         self.thresholds = thresholds
 
     @torch.inference_mode()
-    def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def detect(self, rgb: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Faces of a frame; with `scale` < 1, P-Net searches the frame shrunk by `scale` (faces
+        of min_face / scale source pixels and up) while R-Net and O-Net judge crops cut from the
+        full frame: a face just above the minimum keeps all its pixels for the two networks that
+        decide whether it is one (on a shrunk frame their 24 and 48 px crops were upsampled from
+        fewer pixels, and scored lower)."""
         image = rgb.astype(np.float32)
-        boxes = self._propose(image)
+        if scale < 1.0:
+            h, w = image.shape[:2]
+            small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+            boxes = self._propose(small)
+            boxes[:, :4] /= scale
+        else:
+            boxes = self._propose(image)
         if len(boxes):
             boxes = self._refine(image, boxes)
         if not len(boxes):
