@@ -9,7 +9,7 @@ clustering: on a slideshow each person's first photo is their reference and ever
 the track of that photo, is compared with the references; on hamilton_clip the references are the
 shared reference photos.
 
-    python bench/quality_ablation.py [--workdir DIR] [--embedders dlib facenet]
+    python bench/quality_ablation.py [--workdir DIR] [--embedders dlib facenet] [--set SECTION.KEY=VALUE ...]
 
 Prints markdown tables; docs/quality.md holds the figures and the defaults chosen from them.
 A work folder that already holds a finished run is reused (Snakemake has nothing to redo).
@@ -72,11 +72,13 @@ def build_slideshows(work: Path) -> Path:
     return videos
 
 
-def run_pipeline(work: Path, videos: Path, embedder: str) -> Path:
-    """One default run of the pipeline with `embedder`; returns its work folder."""
-    run = work / embedder
+def run_pipeline(work: Path, videos: Path, embedder: str, sections: dict | None = None) -> Path:
+    """One run of the pipeline with `embedder` (and the settings `sections`, else the defaults);
+    returns its work folder."""
+    run = work / (embedder + "".join(f"-{k}-{v}" for sec in (sections or {}).values() for k, v in sec.items()))
     run.mkdir(exist_ok=True)
     (run / "bench-config.yaml").write_text(yaml.safe_dump({"videos_dir": str(videos), "data_root": "data",
+                                                           **(sections or {}),
                                                            "embed": {"embedder": embedder}}))
     print(f"running the pipeline with {embedder} in {run} ...", file=sys.stderr, flush=True)
     timed(snakemake_cmd(run, "cluster_target"))
@@ -216,8 +218,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", help="work folder (default: a new temporary folder)")
     ap.add_argument("--embedders", nargs="+", default=["dlib", "facenet"], choices=["dlib", "facenet"])
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="a setting of the runs, e.g. detect.backend=blazeface (the identity figures with it)")
     args = ap.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="facepipe-ablation-")).resolve()
+    sections: dict = {}
+    for item in args.set:
+        key, value = item.split("=", 1)
+        section, name = key.split(".", 1)
+        sections.setdefault(section, {})[name] = yaml.safe_load(value)
     videos = build_slideshows(work)
     main_rows, sweep_rows, name_tables, chosen = [], [], {}, []
     for embedder in args.embedders:
@@ -229,7 +238,7 @@ def main() -> int:
                 main_rows += [f"| {m} | facenet | {s} | - | {why} | | | |" for m in METHODS for s in SETS]
                 name_tables["facenet"] = [f"| - | - | {why} | | |"]
                 continue
-        run = run_pipeline(work, videos, embedder)
+        run = run_pipeline(work, videos, embedder, sections)
         data = {name: load_set(run, work, name) for name in SETS}
         scores = sweep_clustering(data, embedder)
         for method in METHODS:
