@@ -8,4 +8,4 @@ with stage_job(snakemake, "stills") as job:
     with open(snakemake.input.tracks, encoding="utf-8") as fh:
         tracks = json.load(fh)
     select_stills(snakemake.input.video, tracks, snakemake.output.stills, snakemake.params.stills,
-                  progress=job.progress)
+                  progress=job.progress, workers=snakemake.threads)

@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 
 from facepipe.base import layout
+from facepipe.base.config import defaults
+from facepipe.base.video import probe
+from facepipe.stages.stills import segments, select_stills
 from helpers import SHARED_VIDEOS, jobs, paths, snakemake, write_config
 
 EPISODES = sorted(p.stem for p in SHARED_VIDEOS.iterdir() if p.suffix in {".mp4", ".gif"})
@@ -73,6 +76,21 @@ def test_every_job_has_its_log_and_benchmark(built_run):
             assert f"facepipe {layout.job_name(rule, chunk)} of {ep}: done in" in log.read_text(), log
             header, row = bench.read_text().splitlines()[:2]
             assert header.split("\t")[:3] == ["s", "h:m:s", "max_rss"] and float(row.split("\t")[0]) > 0, bench
+
+
+def test_stills_read_in_parallel_segments_equal_one_pass(built_run, tmp_path):
+    """The stills job (2 threads) reads the video in segments side by side; one reader from the top
+    must choose and cut the very same stills."""
+    p = paths(built_run, "hamilton_clip")
+    video = SHARED_VIDEOS / "hamilton_clip.mp4"
+    parts = segments(sorted({d["frame"] for t in json.loads(p.tracks.read_text())["tracks"] for d in t["detections"]}),
+                     probe(video).fps, 2)
+    assert len(parts) == 2 and parts[0][-1] < parts[1][0], "the 9 s clip is read as two segments, one per worker"
+    one = select_stills(video, json.loads(p.tracks.read_text()), tmp_path / "stills", defaults()["stills"], workers=1)
+    built = json.loads((p.stills_dir / "manifest.json").read_text())
+    assert json.loads(json.dumps(one)) == built and len(built["stills"]) > 20
+    for still in built["stills"]:
+        assert (tmp_path / "stills" / still["file"]).read_bytes() == (p.stills_dir / still["file"]).read_bytes()
 
 
 def test_walking_gif_finds_its_three_people(built_run):

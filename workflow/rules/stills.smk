@@ -10,5 +10,6 @@ rule stills:
         benchmark_of("stills")
     params:
         stills=config["stills"],
+    threads: 2
     script:
         "../../scripts/stills.py"

@@ -89,18 +89,24 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def encode_image(suffix: str, image, quality: int = 90) -> bytes:
+    """The image encoded by OpenCV in the format of `suffix` (.jpg or .png)."""
+    import cv2
+
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if suffix.lower() in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(suffix, image, params)
+    if not ok:
+        raise ValueError(f"image could not be encoded as {suffix}")
+    return buf.tobytes()
+
+
 def write_image(path: str | os.PathLike, image, quality: int = 90) -> None:
     """Encode with OpenCV (format from the file name: .jpg or .png) and publish atomically; a full
     disk raises OSError(ENOSPC) naming the file (cv2.imwrite would only return False)."""
-    import cv2
-
     path = Path(path)
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
-    ok, buf = cv2.imencode(path.suffix, image, params)
-    if not ok:
-        raise ValueError(f"{path}: image could not be encoded as {path.suffix}")
+    data = encode_image(path.suffix, image, quality)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        fh.write(buf.tobytes())
+        fh.write(data)
 
 
 def read_json(path: str | os.PathLike) -> tuple[dict | None, str | None]:
