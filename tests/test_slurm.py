@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (REPO, SHARED_VIDEOS, facepipe, paths, read_json, snakemake, start_snakemake, wait_for,
-                     write_config)
+from helpers import (REPO, SHARED_VIDEOS, copy_workdir, facepipe, paths, read_json, snakemake, start_snakemake,
+                     wait_for, write_config)
 
 pytestmark = pytest.mark.slurm
 SLURM_PROFILE = str(REPO / "workflow" / "profiles" / "slurm")
@@ -112,6 +112,20 @@ def test_every_rule_goes_through_sbatch_and_matches_a_local_run(slurm, built_run
     assert broken["message"].startswith("Auto-run failed: ")
     reg = json.loads(paths(tmp_path, "broken_ep").runtime.read_text())
     assert not reg["jobs"] and not reg["runs"]
+
+
+def test_a_season_is_a_small_slurm_job_of_its_own(slurm, season_run, tmp_path):
+    work, _labels = season_run
+    run = copy_workdir(work, tmp_path / "run")
+    seasons = run / "data" / "seasons"
+    before = {p.parent.name: json.loads(p.read_text()) for p in seasons.glob("*/cast.json")}
+    assert sorted(before) == ["JOHNS_S01", "LFW_S01"]
+    shutil.rmtree(seasons)  # the episodes stay built: only the two seasons are left to do
+    proc = snakemake(run, "season_target", "--profile", SLURM_PROFILE, *FAST_POLL, timeout=900)
+    sent = submitted(proc.stdout + proc.stderr)
+    assert sorted(sent) == [("season", "JOHNS_S01"), ("season", "LFW_S01")], sent
+    assert set(sacct_states([i for ids in sent.values() for i in ids]).values()) == {"COMPLETED"}
+    assert {p.parent.name: json.loads(p.read_text()) for p in seasons.glob("*/cast.json")} == before
 
 
 def test_cancel_of_a_running_slurm_job(slurm, lfw_slideshow, tmp_path):

@@ -52,6 +52,5 @@ rule season:
         cluster=config["cluster"],
         embed=config["embed"],
         margin=config["stills"]["margin"],
-    localrule: True
     script:
         "../../scripts/season.py"
