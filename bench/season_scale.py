@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 
@@ -110,7 +111,11 @@ def main() -> int:
     shutil.move(held / spare.name, videos / spare.name)
     dry = timed(snakemake_cmd(work, "season_target", "-n"))[1].stdout
     rules = sorted({line.split()[-1].rstrip(":") for line in dry.splitlines() if line.startswith(("rule ", "localrule "))})
-    print(f"after adding {spare.stem}: the dry run plans {', '.join(rules)}")
+    eps = sorted(set(re.findall(r"wildcards: .*?ep=([\w-]+)", dry)))
+    print(f"after adding {spare.stem}: the dry run plans {', '.join(rules)}, for the episodes {', '.join(eps)}")
+    if eps != [spare.stem] or "season" not in rules:
+        print("FAILED: the dry run plans more than the new episode's stages and the season rule")
+        return 1
     return 0
 
 
