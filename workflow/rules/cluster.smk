@@ -15,20 +15,6 @@ rule embed:
         "../../scripts/embed.py"
 
 
-def reference_photo_files(wildcards):
-    """The photos of cluster.references (none when null): adding, removing or changing one reruns
-    cluster only."""
-    folder = config["cluster"].get("references")
-    if not folder:
-        return []
-    from facepipe.stages.cluster import reference_photos
-
-    try:
-        return [str(photo) for _name, photo in reference_photos(folder)]
-    except FacepipeError as err:
-        raise WorkflowError(str(err))
-
-
 rule cluster:
     input:
         tracks=out(layout.TRACKS),

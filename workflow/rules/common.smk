@@ -1,4 +1,5 @@
-# Shared definitions: episodes found in videos_dir, output, log and benchmark paths under data_root.
+# Shared definitions: the episodes found in videos_dir and their seasons, output, log and benchmark
+# paths under data_root, and the input functions the rules share.
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 from facepipe.base import layout
 from facepipe.base.episodes import discover
 from facepipe.base.errors import FacepipeError
+from facepipe.base.seasons import group as group_seasons
 from facepipe.runtime.stale_lock import release_once
 from facepipe.stages.detect import chunk_count
 
@@ -68,3 +70,48 @@ def episode_chunks(ep):
 
 def chunk_outputs(ep, pattern):
     return [str(DATA_ROOT / pattern.format(ep=ep, chunk=k)) for k in range(episode_chunks(ep))]
+
+
+# --- seasons -------------------------------------------------------------------------------------
+try:
+    SEASONS = group_seasons(EPISODES, config["season"])
+except FacepipeError as err:
+    raise WorkflowError(str(err))
+
+
+wildcard_constraints:
+    season="[A-Za-z0-9_-]+",
+
+
+def season_out(pattern, **names):
+    return str(DATA_ROOT / pattern.format(season="{season}", **names))
+
+
+def season_episodes(season):
+    if season not in SEASONS:
+        raise WorkflowError(f"no season {season!r}: the seasons here are {', '.join(SEASONS) or 'none'} "
+                            "(season.pattern, season.episodes)")
+    return SEASONS[season]
+
+
+def season_inputs(wildcards):
+    """Each episode's clusters, embeddings, tracks and stills: a new or rebuilt episode reruns the season."""
+    eps = season_episodes(wildcards.season)
+    return {name: [str(DATA_ROOT / pattern.format(ep=ep)) for ep in eps]
+            for name, pattern in (("clusters", layout.CLUSTERS), ("embeddings", layout.EMBEDDINGS),
+                                  ("tracks", layout.TRACKS), ("stills", layout.STILLS_DIR))}
+
+
+# --- reference photos (cluster, season) -----------------------------------------------------------
+def reference_photo_files(wildcards):
+    """The photos of cluster.references (none when null): adding, removing or changing one reruns
+    cluster only."""
+    folder = config["cluster"].get("references")
+    if not folder:
+        return []
+    from facepipe.stages.cluster import reference_photos
+
+    try:
+        return [str(photo) for _name, photo in reference_photos(folder)]
+    except FacepipeError as err:
+        raise WorkflowError(str(err))
