@@ -77,6 +77,83 @@ def test_imports_run_one_way(path, module):
             assert not private, f"{path}:{line}: imports private {private} of stage {theirs}"
 
 
+def import_graph() -> dict[str, dict[str, tuple[Path, int]]]:
+    """module -> {module it imports: (file, line)}, lazy imports inside functions included. The edge
+    goes to the module the statement names: `from . import x` to the submodule x if there is one,
+    else to the package itself (whose __init__.py runs); a package's own import of its submodules
+    is an edge like any other, so a submodule importing a name through its package closes a cycle."""
+    known = dict((module, path) for path, module in modules())
+    graph: dict[str, dict[str, tuple[Path, int]]] = {}
+    for module, path in known.items():
+        edges = graph.setdefault(module, {})
+        for line, target, names in imports(path, module):
+            for to in {f"{target}.{n}" if f"{target}.{n}" in known else target for n in names or [None]}:
+                if to in known:
+                    edges.setdefault(to, (path, line))
+    return graph
+
+
+def cycles(graph: dict[str, dict]) -> list[list[str]]:
+    """Every strongly connected component of more than one module (or a module importing itself),
+    as one cycle through it: [a, b, ..., a]."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(v: str) -> None:  # Tarjan; the graph is a few dozen modules deep at most
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while not component or component[-1] != v:
+                component.append(stack.pop())
+            if len(component) > 1 or v in graph[v]:
+                found.append(_cycle_through(graph, set(component), min(component)))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def _cycle_through(graph: dict[str, dict], component: set[str], start: str) -> list[str]:
+    """The shortest path from `start` back to itself inside its component (breadth first)."""
+    came = {start: None}
+    queue = [start]
+    for v in queue:
+        for w in sorted(graph[v]):
+            if w == start:
+                path = [v]
+                while came[path[-1]] is not None:
+                    path.append(came[path[-1]])
+                return path[::-1] + [start]
+            if w in component and w not in came:
+                came[w] = v
+                queue.append(w)
+    raise AssertionError(f"{start} is on no cycle of its component")
+
+
+def test_no_import_cycle_among_the_modules():
+    graph = import_graph()
+    shown = []
+    for cycle in cycles(graph):
+        hops = [f"{a} -> {b} ({graph[a][b][0].relative_to(ROOT)}:{graph[a][b][1]})" for a, b in zip(cycle, cycle[1:])]
+        shown.append("; ".join(hops))
+    assert not shown, "import cycles (move the shared piece into a module both can import):\n" + "\n".join(shown)
+
+
+def test_the_cycle_check_sees_a_cycle():
+    graph = {"a": {"b": None}, "b": {"c": None}, "c": {"a": None}, "d": {"d": None}, "e": {"a": None}}
+    assert sorted(cycles(graph)) == [["a", "b", "c", "a"], ["d", "d"]]
+
+
 def test_the_rules_call_the_package_only_through_thin_scripts():
     scripts = sorted((ROOT / "scripts").glob("*.py"))
     rules = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))

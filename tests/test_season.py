@@ -183,7 +183,7 @@ def test_the_dashboard_shows_each_season_its_cast_chart_and_sheet(season_run):
 
     from facepipe.base.config import load
     from facepipe.tools.web.app import create_app
-    from facepipe.tools.web.server import Settings
+    from facepipe.tools.web.settings import Settings
     from helpers import wait_for
 
     work, _labels = season_run

@@ -28,7 +28,7 @@ from facepipe.runtime.registry import Registry  # noqa: E402
 from facepipe.runtime.steps import STEPS  # noqa: E402
 from facepipe.tools.web.app import create_app  # noqa: E402
 from facepipe.tools.web.board import Plan, chips  # noqa: E402
-from facepipe.tools.web.server import Settings, checked_token  # noqa: E402
+from facepipe.tools.web.settings import Settings, checked_token, is_loopback  # noqa: E402
 from helpers import REPO, SHARED_VIDEOS, wait_for  # noqa: E402
 
 BASE = "http://127.0.0.1:8765"
@@ -202,7 +202,13 @@ def test_host_header_must_name_the_loopback(client):
     for host in ("evil.example", "evil.example:8765", "127.0.0.1.evil.example", "192.168.1.20:8765"):
         response = client.get("/api/episodes", headers={"Host": host})
         assert response.status_code == 403 and "loopback" in response.json()["error"], host
-    assert client.get("/api/episodes", headers={"Host": "localhost:8765"}).status_code == 200
+    for host in ("localhost:8765", "127.0.0.1", "[::1]:8765", "127.0.0.2:8765"):
+        assert client.get("/api/episodes", headers={"Host": host}).status_code == 200, host
+
+
+def test_one_loopback_rule_for_the_host_given_and_the_host_header():
+    assert all(is_loopback(h) for h in ("localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "192.168.1.20", "127.0.0.1.evil.example", "evil.example", ""))
 
 
 def test_bad_requests_get_a_one_line_json_error(client, site):
@@ -221,7 +227,7 @@ def test_bad_requests_get_a_one_line_json_error(client, site):
 
 def test_a_click_on_an_episode_a_live_run_holds_is_refused_naming_the_holder(client, site):
     holder = subprocess.Popen(["sleep", "60"])
-    registry = Registry(site["data"], "Ep_3", heartbeat_s=5)
+    registry = Registry(site["data"], Unit.episode("Ep_3"), heartbeat_s=5)
     try:
         with registry.edit() as data:
             data["runs"]["cluster"] = {"job_id": "cluster_Ep_3", "pid": holder.pid, "host": procinfo.hostname(),
@@ -273,7 +279,7 @@ def _two_clicks_then_cancel(client, site):
     assert not procinfo.group(launch.proc.pid)
     row = wait_for(lambda: (r := rows(client)["Ep_1"]) and not r["busy"] and r, timeout=15, what="the row to settle")
     assert row["launch"]["alive"] is False
-    reg, _ = Registry(site["data"], "Ep_1", 5).read()
+    reg, _ = Registry(site["data"], Unit.episode("Ep_1"), 5).read()
     assert not reg["runs"] and not reg["jobs"]
     # The next click starts a new run, and the one after is refused naming that one.
     again = client.post("/api/episodes/Ep_1/build/track", headers=ORIGIN)
@@ -321,7 +327,7 @@ def test_the_event_stream_sends_a_snapshot_then_each_change(client, site):
         assert kind == "snapshot" and {r["episode"] for r in data["rows"]} == {"Ep_1", "Ep_2", "Ep_3"}
         from facepipe.runtime.progress import PipelineState
 
-        state = PipelineState(site["data"], "Ep_3")
+        state = PipelineState(site["data"], Unit.episode("Ep_3"))
         for k in range(3):  # faster than the watcher looks: the last is the row, all three are sent
             state.update(status="running", pct=0.3 + k / 10, message=f"from elsewhere {k}", run_id="r")
         t0, sent = time.monotonic(), []

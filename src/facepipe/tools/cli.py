@@ -128,7 +128,8 @@ def cmd_serve(args) -> int:
     except ImportError as err:
         raise FacepipeError(f"facepipe serve needs the web extra ({err.name} is missing): "
                             "pip install -e '.[web]'") from None
-    from .web.server import DEFAULT_PORT, Settings, checked_token, serve
+    from .web.server import serve
+    from .web.settings import DEFAULT_PORT, Settings, checked_token
 
     cfg = _config(args)
     token = checked_token(args.host, args.token)

@@ -42,7 +42,7 @@ from . import detail, seasons
 from .board import Planner
 from .launcher import Launcher
 from .security import Guard, contained_file, error
-from .server import Settings
+from .settings import Settings
 from .watcher import Hub, Watcher
 
 STATIC = Path(str(resources.files(__package__) / "static"))

@@ -29,7 +29,7 @@ from ...base.layout import STEP_OUTPUTS, EpisodePaths
 from ...runtime.progress import ACTIVE
 from ...runtime.snapshot import episode_status, is_running
 from ...runtime.steps import STEP_OF_RULE, STEPS
-from .server import Settings
+from .settings import Settings
 
 MISSING = "Missing output files"
 # Chip states, in the order a person reads them.

@@ -41,7 +41,7 @@ from ...runtime.launch import snakemake_argv
 from ...runtime.progress import PipelineState
 from ...runtime.registry import Registry
 from ...runtime.snapshot import log_tail
-from .server import Settings
+from .settings import Settings
 
 # How long a stopping server waits for its runs after SIGINT, then after SIGTERM, then SIGKILL.
 STOP_WAIT_S = (90.0, 20.0, 5.0)

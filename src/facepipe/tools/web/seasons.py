@@ -16,7 +16,7 @@ from ...base.errors import FacepipeError
 from ...base.layout import SEASONS, SeasonPaths
 from ...base.seasons import group
 from ...runtime.snapshot import episode_status
-from .server import Settings
+from .settings import Settings
 
 # The files of a season the pages may show, by the name they are asked for.
 FILES = {"screen_time.png": "screen_time_chart", "cast.jpg": "cast_sheet"}

@@ -1,7 +1,8 @@
 """Who may use the dashboard, and which files it may serve.
 
-- Host: on a loopback address the Host header must name the loopback (127.0.0.1, localhost,
-  [::1]), so a web page whose DNS name is re-pointed at 127.0.0.1 cannot read or drive it.
+- Host: on a loopback address the Host header must name the loopback (localhost, 127.0.0.1 or
+  another loopback address, [::1]: settings.is_loopback, the rule --host is judged by), so a web
+  page whose DNS name is re-pointed at 127.0.0.1 cannot read or drive it.
 - Token: with a token (required off the loopback), every request needs it: `?token=` once (the
   page is redirected without it and an HttpOnly SameSite=Strict cookie is set), the cookie after
   that, or an `Authorization: Bearer` header (API clients).
@@ -24,10 +25,9 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse
 
-from .server import Settings
+from .settings import Settings, is_loopback
 
 COOKIE = "facepipe_session"
-LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 SAFE_METHODS = {"GET", "HEAD"}
 # The actions take no body; a large one is refused before anything runs.
 MAX_BODY = 64 * 1024
@@ -87,7 +87,7 @@ class Guard:
     def check(self, scope, headers: Headers):
         """(a refusal response or None, a Set-Cookie value or None)."""
         host = headers.get("host", "")
-        if self.settings.loopback and host_name(host) not in LOOPBACK_NAMES:
+        if self.settings.loopback and not is_loopback(host_name(host)):
             return error(403, f"Host {host!r} refused: this server answers to its loopback address only"), None
         set_cookie = None
         if self.session is not None:

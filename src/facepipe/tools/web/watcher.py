@@ -34,7 +34,7 @@ from .board import Planner, encode, make_row
 from .seasons import files_of as season_files
 from .seasons import make_row as make_season_row
 from .seasons import seasons as season_list
-from .server import Settings
+from .settings import Settings
 
 RECHECK_S = 1.0
 RELIST_S = 10.0

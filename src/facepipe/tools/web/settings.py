@@ -1,0 +1,75 @@
+"""The settings `facepipe serve` runs with, and their rules: which hosts are the loopback, and the
+token a server off the loopback requires. Every part of the dashboard reads them from here."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ...base.config import config_path
+from ...base.errors import FacepipeError
+
+DEFAULT_PORT = 8765
+# Seconds between two looks at every episode's state and registry files.
+POLL_S = 0.25
+
+
+@dataclass(frozen=True)
+class Settings:
+    workdir: Path  # where snakemake runs (its .snakemake/ folder): the folder serve started in
+    data_root: Path  # absolute, for reading
+    data_root_arg: str  # as configured: what snakemake is given, so its paths are the terminal's
+    videos_dir: Path
+    videos_dir_arg: str
+    config_file: Path | None
+    heartbeat_s: float
+    season: dict = field(default_factory=dict)  # the season settings: which episodes make a season
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    token: str | None = None
+    poll_s: float = POLL_S
+
+    @classmethod
+    def from_config(cls, cfg: dict, config_file: str | Path | None = None, workdir: str | Path | None = None,
+                    **options) -> "Settings":
+        """Settings from the configuration base.config.load returned for `config_file`."""
+        workdir = Path(workdir or os.getcwd()).resolve()
+        path = config_path(config_file)
+        return cls(workdir=workdir, data_root=workdir / cfg["data_root"], data_root_arg=str(cfg["data_root"]),
+                   videos_dir=workdir / cfg["videos_dir"], videos_dir_arg=str(cfg["videos_dir"]),
+                   config_file=path.resolve() if path else None,
+                   heartbeat_s=float(cfg["progress"]["heartbeat_s"]), season=dict(cfg.get("season") or {}),
+                   **options)
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host (as given to --host, or named by a Host header without its port) is the
+    loopback: `localhost`, or a loopback address (127.0.0.0/8, ::1, with or without brackets)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def checked_token(host: str, token: str | None) -> str | None:
+    """The token the server requires: `token` as given ("auto": a new random one). Off the loopback
+    interface one is required; without it the server refuses to start."""
+    if token == "auto":
+        return secrets.token_urlsafe(24)
+    if token is not None and len(token) < 12:
+        raise FacepipeError("--token: use at least 12 characters, or --token auto for a random one")
+    if token is None and not is_loopback(host):
+        raise FacepipeError(
+            f"--host {host} is not a loopback address, and serving the network needs a token: "
+            "pass --token SECRET (or set FACEPIPE_WEB_TOKEN), or --token auto to have one generated and printed"
+        )
+    return token
