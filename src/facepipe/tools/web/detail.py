@@ -46,6 +46,7 @@ class Manifests:
 
 
 def still_url(episode: str, name: str) -> str:
+    """The dashboard's address of a still of an episode (an episode's page, a season's cast)."""
     return f"/files/{quote(episode)}/stills/{quote(name)}"
 
 

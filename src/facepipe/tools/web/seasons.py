@@ -16,6 +16,7 @@ from ...base.errors import FacepipeError
 from ...base.layout import SEASONS, SeasonPaths
 from ...base.seasons import group
 from ...runtime.snapshot import episode_status
+from .detail import still_url
 from .settings import Settings
 
 # The files of a season the pages may show, by the name they are asked for.
@@ -71,14 +72,8 @@ def detail(settings: Settings, season: str, row: dict) -> dict:
         seconds = {a["episode"]: a["screen_time_s"] for a in member["appearances"]}
         table.append({"cast_id": member["cast_id"], "name": member.get("name"), "total_s": member["screen_time_s"],
                       "seconds": [seconds.get(ep, 0.0) for ep in cast.get("episodes", [])],
-                      "stills": [{"episode": a["episode"], "url": still_url(a)} for a in member["appearances"]
-                                 if a.get("best_still")]})
+                      "stills": [{"episode": a["episode"], "url": still_url(a["episode"], Path(a["best_still"]).name)}
+                                 for a in member["appearances"] if a.get("best_still")]})
     paths = SeasonPaths(settings.data_root, season)
     return {**row, "cast": cast or None, "table": table,
             "files": {name: getattr(paths, attr).is_file() for name, attr in FILES.items()}}
-
-
-def still_url(appearance: dict) -> str:
-    """The dashboard's address of an appearance's best still (served from its episode's stills)."""
-    name = Path(appearance["best_still"]).name
-    return f"/files/{appearance['episode']}/stills/{name}"
