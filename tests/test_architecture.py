@@ -2,13 +2,15 @@
 
 base <- runtime, base <- stages, and the tools over everything; a stage uses another stage only
 through its public API (the package or module itself, never an inner module or a private name);
-the runtime never imports a stage. Checked on the source, so a new import that breaks the rule
+the runtime never imports a stage; no module imports itself through others (a cycle), lazy
+imports inside functions included. Checked on the source, so a new import that breaks a rule
 fails here, naming the file and the line.
 """
 
 from __future__ import annotations
 
 import ast
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -82,12 +84,12 @@ def import_graph() -> dict[str, dict[str, tuple[Path, int]]]:
     goes to the module the statement names: `from . import x` to the submodule x if there is one,
     else to the package itself (whose __init__.py runs); a package's own import of its submodules
     is an edge like any other, so a submodule importing a name through its package closes a cycle."""
-    known = dict((module, path) for path, module in modules())
+    known = {module: path for path, module in modules()}
     graph: dict[str, dict[str, tuple[Path, int]]] = {}
     for module, path in known.items():
         edges = graph.setdefault(module, {})
         for line, target, names in imports(path, module):
-            for to in {f"{target}.{n}" if f"{target}.{n}" in known else target for n in names or [None]}:
+            for to in {f"{target}.{n}" if f"{target}.{n}" in known else target for n in names} or {target}:
                 if to in known:
                     edges.setdefault(to, (path, line))
     return graph
@@ -144,7 +146,7 @@ def test_no_import_cycle_among_the_modules():
     graph = import_graph()
     shown = []
     for cycle in cycles(graph):
-        hops = [f"{a} -> {b} ({graph[a][b][0].relative_to(ROOT)}:{graph[a][b][1]})" for a, b in zip(cycle, cycle[1:])]
+        hops = [f"{a} -> {b} ({graph[a][b][0].relative_to(ROOT)}:{graph[a][b][1]})" for a, b in pairwise(cycle)]
         shown.append("; ".join(hops))
     assert not shown, "import cycles (move the shared piece into a module both can import):\n" + "\n".join(shown)
 
