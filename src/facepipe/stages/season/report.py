@@ -10,10 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ...base import atomic
-from ..cluster import draw_text, thumbnail
+from ...base import atomic, sheet
 
-THUMB, PAD, LABEL_W, MAX_EPISODES = 96, 6, 220, 16
+MAX_EPISODES = 16  # the cast sheet shows a cast member in this many episodes at most
 CHART_MAX_CAST = 40  # the chart shows the cast members with the most screen time
 
 
@@ -81,29 +80,16 @@ def write_chart(cast: dict, path: str | Path) -> None:
 
 
 def write_cast_sheet(cast: dict, data_root: str | Path, path: str | Path) -> None:
-    """One row per cast member: their label, then their best still in each episode they appear in."""
+    """One row per cast member (drawn by base.sheet): their label, then their best still in each
+    episode they appear in, captioned with the episode."""
     data_root = Path(data_root)
-    width = LABEL_W + MAX_EPISODES * (THUMB + PAD) + PAD
     rows = []
     for member in cast["cast"]:
-        row = np.full((THUMB + 2 * PAD + 16, width, 3), 24, np.uint8)
-        draw_text(row, f"#{member['cast_id']}", (PAD, 28), 0.7)
-        if member.get("name"):
-            draw_text(row, member["name"][:22], (PAD, 54), 0.6, (120, 230, 120))
-        draw_text(row, f"{len(member['appearances'])} ep., {member['screen_time_s']:.0f} s", (PAD, 80))
-        for k, a in enumerate(member["appearances"][:MAX_EPISODES]):
-            x = LABEL_W + k * (THUMB + PAD)
-            if a.get("best_still"):
-                row[PAD:PAD + THUMB, x:x + THUMB] = thumbnail(data_root / a["best_still"])
-            draw_text(row, a["episode"][-13:], (x, THUMB + PAD + 13), 0.35, (200, 200, 200))
-        if len(member["appearances"]) > MAX_EPISODES:
-            draw_text(row, f"+{len(member['appearances']) - MAX_EPISODES} more", (width - 90, THUMB // 2), 0.45)
-        rows.append(row)
-    header = np.zeros((40, width, 3), np.uint8)
-    draw_text(header, f"{cast['season']}: {len(cast['cast'])} cast members in {len(cast['episodes'])} episodes "
-                      f"({cast['embedder']})", (PAD, 26), 0.7)
-    if not rows:
-        empty = np.full((THUMB, width, 3), 24, np.uint8)
-        draw_text(empty, "no cast member found in this season", (PAD, THUMB // 2), 0.7)
-        rows.append(empty)
-    atomic.write_image(path, np.vstack([header, *rows]), quality=90)
+        shown = member["appearances"][:MAX_EPISODES]
+        hidden = len(member["appearances"]) - len(shown)
+        rows.append(sheet.Row(f"#{member['cast_id']}", member.get("name"),
+                              f"{len(member['appearances'])} ep., {member['screen_time_s']:.0f} s",
+                              [data_root / a["best_still"] if a.get("best_still") else None for a in shown],
+                              [a["episode"][-13:] for a in shown], f"+{hidden} more" if hidden > 0 else None))
+    sheet.write(path, f"{cast['season']}: {len(cast['cast'])} cast members in {len(cast['episodes'])} episodes "
+                      f"({cast['embedder']})", rows, MAX_EPISODES, "no cast member found in this season", captions=True)
