@@ -174,6 +174,20 @@ def test_a_listed_still_and_the_contact_sheet_are_served(client):
     assert detail["contact_sheet"].startswith("/files/Ep_1/clusters.jpg?v=")
 
 
+def test_a_season_casts_stills_have_the_episode_pages_quoted_address(tmp_path):
+    from facepipe.base.layout import SeasonPaths
+    from facepipe.tools.web import seasons
+
+    site = stand_in(tmp_path)
+    paths = SeasonPaths(site["data"], "S_Q1")
+    paths.cast.parent.mkdir(parents=True, exist_ok=True)
+    appearance = {"episode": "Ep_1", "screen_time_s": 1.0, "best_still": "data/harvest/Ep_1/stills/a b#1.jpg"}
+    paths.cast.write_text(json.dumps({"episodes": ["Ep_1"], "cast": [
+        {"cast_id": 0, "screen_time_s": 1.0, "appearances": [appearance]}]}))
+    table = seasons.detail(settings_for(site), "S_Q1", {"season": "S_Q1"})["table"]
+    assert table[0]["stills"] == [{"episode": "Ep_1", "url": "/files/Ep_1/stills/a%20b%231.jpg"}]
+
+
 def _nothing_started(site, launcher) -> None:
     assert launcher.launches == {}, "a run was started"
     for ep in ("Ep_1", "Ep_3"):
@@ -311,11 +325,55 @@ def test_chips_read_the_plan_and_the_live_state(tmp_path):
     assert shown({}, has_video=False) == ["missing"] * 4, "no video, no outputs on disk"
 
 
-def test_the_step_outputs_have_one_home_read_by_the_workflow():
+def test_the_pages_read_the_steps_from_the_boards_meta(client):
+    meta = client.get("/api/episodes").json()["meta"]
+    assert meta["steps"] == [{"name": s.name, "title": s.title, "index": s.index, "band": list(s.band)}
+                             for s in STEPS]
+    for script in (REPO / "src" / "facepipe" / "tools" / "web" / "static").glob("*.js"):
+        text = script.read_text()
+        for step in STEPS:
+            for word in (step.name, step.title):
+                assert f'"{word}"' not in text and f"'{word}'" not in text, \
+                    f"{script.name} restates the step {word!r}: read FP.steps() (the board's meta) instead"
+
+
+def test_the_step_outputs_have_one_home_read_by_the_workflow(tmp_path):
+    """What the workflow does, however the Snakefile is written: in Snakemake's own dry run of the
+    four targets, each target's job asks for its step's outputs (base.layout.step_targets, what a
+    button builds) of every episode with a video, and for nothing else."""
+    import contextlib
+    import io
+    import logging
+
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings
+
+    from facepipe.base.layout import step_targets
+    from facepipe.base.project import SNAKEFILE
+
     assert list(STEP_OUTPUTS) == [s.name for s in STEPS]
+    site = stand_in(tmp_path)
+    asked: dict[str, list[str]] = {}
+
+    class TargetInputs(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if str(getattr(record, "event", "")) == "job_info" and record.rule_name.endswith("_target"):
+                asked[record.rule_name] = sorted(map(str, record.input))
+
+    collector, snake_logger = TargetInputs(), logging.getLogger("snakemake")
+    with contextlib.chdir(site["root"]), contextlib.redirect_stderr(io.StringIO()), \
+            contextlib.redirect_stdout(io.StringIO()), SnakemakeApi(OutputSettings(dryrun=True, nocolor=True)) as api:
+        workflow = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=SNAKEFILE,
+                                config_settings=ConfigSettings(configfiles=[site["config"]]))
+        dag = workflow.dag(DAGSettings(targets={s.target for s in STEPS}))
+        snake_logger.addHandler(collector)
+        try:
+            dag.execute_workflow(executor="dryrun")
+        finally:
+            snake_logger.removeHandler(collector)
+    assert asked == {s.target: sorted(t for ep in ("Ep_1", "Ep_3") for t in step_targets("data", ep, s.name))
+                     for s in STEPS}
     snakefile = (REPO / "workflow" / "Snakefile").read_text()
-    for step in STEPS:
-        assert f"rule {step.target}:\n    input:\n        expand_episodes(\"{step.name}\")," in snakefile
     assert "_OUTPUTS =" not in snakefile and "layout.TRACKS" not in snakefile, "the Snakefile lists outputs itself"
 
 
@@ -336,8 +394,9 @@ def test_the_event_stream_sends_a_snapshot_then_each_change(client, site):
             sent += [u["message"] for u in data.get("updates", {}).get("Ep_3", [])]
             if kind == "rows" and any(r["episode"] == "Ep_3" and r["message"] == "from elsewhere 2" for r in data["rows"]):
                 break
-            assert time.monotonic() - t0 < 5, "no event for the change"
-        assert time.monotonic() - t0 < 1.5
+            # Seen at all, not how soon: the latency is bench/web.py's figure (a look every poll_s,
+            # 0.25 s); 30 s leaves a loaded machine's looks time to wait their turn.
+            assert time.monotonic() - t0 < 30, "no event for the change within 30 s"
         assert sent == [f"from elsewhere {k}" for k in range(3)]
     EpisodePaths(site["data"], "Ep_3").pipeline_state.unlink()
 

@@ -36,6 +36,9 @@ MISSING = "Missing output files"
 CHIPS = ("built", "missing", "out of date", "running", "failed", "unknown")
 # A refresh waits this long for other requests (several episodes ending together) to join it.
 DEBOUNCE_S = 0.3
+# An episode's steps as the pages use them (buttons, chart colours, legend), sent in the board's
+# meta: the pages' scripts restate nothing of runtime/steps.py.
+PAGE_STEPS = [{"name": s.name, "title": s.title, "index": s.index, "band": list(s.band)} for s in STEPS]
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from ...base import clock
 from ...base.episodes import EPISODE_ID, survey
 from ...base.layout import HARVEST, SEASONS, EpisodePaths
 from ...runtime.progress import ACTIVE
-from .board import Planner, encode, make_row
+from .board import PAGE_STEPS, Planner, encode, make_row
 from .seasons import files_of as season_files
 from .seasons import make_row as make_season_row
 from .seasons import seasons as season_list
@@ -237,7 +237,7 @@ class Watcher:
     def _meta(self, count: int) -> dict:
         s = self.settings
         return {"data_root": str(s.data_root), "videos_dir": str(s.videos_dir), "episodes": count,
-                "plan": self.planner.plan.public(), "videos_problem": self._videos_problem}
+                "plan": self.planner.plan.public(), "videos_problem": self._videos_problem, "steps": PAGE_STEPS}
 
     def _list(self, now: float) -> bool:
         """Read the videos folder and the data root's harvest/ again if either changed; True if the

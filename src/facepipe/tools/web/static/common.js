@@ -3,8 +3,9 @@
 "use strict";
 
 const FP = (() => {
-  const STEPS = ["detect", "track", "stills", "cluster"];
-  const TITLES = { detect: "Detect", track: "Track", stills: "Stills", cluster: "Cluster" };
+  // An episode's steps, in order: [{name, title, index, band}], from the board's meta (the server
+  // sends runtime/steps.py's table with every snapshot), never restated here.
+  let stepList = [];
   let skewMs = 0; // server clock minus this browser's clock, from each event's `now`
 
   function el(tag, cls, text) {
@@ -17,6 +18,17 @@ const FP = (() => {
   function setText(node, text) {
     const value = text === undefined || text === null ? "" : String(text);
     if (node.textContent !== value) node.textContent = value;
+  }
+
+  function learnSteps(meta) { if (meta && Array.isArray(meta.steps)) stepList = meta.steps; }
+
+  function steps() { return stepList; }
+
+  function stepAt(index) { return stepList.find((s) => s.index === index) || null; }
+
+  function titleOf(name) {
+    const step = stepList.find((s) => s.name === name);
+    return step ? step.title : name;
   }
 
   function serverNow() { return Date.now() + skewMs; }
@@ -53,6 +65,7 @@ const FP = (() => {
       source.addEventListener("snapshot", (ev) => {
         const data = JSON.parse(ev.data);
         clock(data);
+        learnSteps(data.meta);
         state(true, "live");
         onSnapshot(data.rows, data.meta);
         if (onSeasons) onSeasons(data.seasons || []);
@@ -60,6 +73,7 @@ const FP = (() => {
       source.addEventListener("rows", (ev) => {
         const data = JSON.parse(ev.data);
         clock(data);
+        learnSteps(data.meta);
         onRows(data.rows || [], data.removed || [], data.meta || null, data.updates || {});
         if (onSeasons && data.seasons) onSeasons(data.seasons);
       });
@@ -118,7 +132,8 @@ const FP = (() => {
   // The action buttons of an episode: a step button per step, Cancel while it is busy, Retry after
   // a failure. Clicks go to the server, which refuses (409) what it cannot do, naming why.
   function renderActions(box, row, notice) {
-    const failedStep = row.status === "error" ? (row.target || "cluster") : (row.launch && row.launch.error ? row.launch.step : null);
+    const last = stepList.length ? stepList[stepList.length - 1].name : null;
+    const failedStep = row.status === "error" ? (row.target || last) : (row.launch && row.launch.error ? row.launch.step : null);
     const key = `${row.busy}|${failedStep}|${row.video}`;
     if (box.dataset.key === key) return;
     box.dataset.key = key;
@@ -144,16 +159,16 @@ const FP = (() => {
     if (failedStep) {
       const retry = el("button", "retry", "Retry");
       retry.dataset.action = "retry";
-      retry.title = `Build ${TITLES[failedStep] || failedStep} again`;
+      retry.title = `Build ${titleOf(failedStep)} again`;
       retry.addEventListener("click", () => act(`${base}/build/${failedStep}`, retry, "Retry"));
       box.appendChild(retry);
     }
-    STEPS.forEach((step) => {
-      const button = el("button", step === "cluster" ? "step primary" : "step", TITLES[step]);
-      button.dataset.action = step;
-      button.title = row.video ? `Build ${TITLES[step]} (and what it needs) for ${row.episode}` : "no video for this episode in the videos folder";
+    stepList.forEach(({ name, title }) => {
+      const button = el("button", name === last ? "step primary" : "step", title);
+      button.dataset.action = name;
+      button.title = row.video ? `Build ${title} (and what it needs) for ${row.episode}` : "no video for this episode in the videos folder";
       button.disabled = !row.video;
-      button.addEventListener("click", () => act(`${base}/build/${step}`, button, TITLES[step]));
+      button.addEventListener("click", () => act(`${base}/build/${name}`, button, title));
       box.appendChild(button);
     });
     if (row.busy) {
@@ -177,5 +192,5 @@ const FP = (() => {
     });
   }
 
-  return { STEPS, TITLES, el, setText, connect, post, getJSON, renderChips, renderBar, renderActions, warnings, jobsText, ageSeconds, fmtDuration, fmtPct, serverNow };
+  return { steps, stepAt, titleOf, el, setText, connect, post, getJSON, renderChips, renderBar, renderActions, warnings, jobsText, ageSeconds, fmtDuration, fmtPct, serverNow };
 })();

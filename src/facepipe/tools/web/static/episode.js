@@ -6,7 +6,12 @@
   const { el, setText } = FP;
   const episode = decodeURIComponent(location.pathname.split("/")[2] || "");
   const api = `/api/episodes/${encodeURIComponent(episode)}`;
-  const COLOURS = { detect: "#2f6fde", track: "#0ea5a4", stills: "#e0a100", cluster: "#8b5cf6" };
+  // The chart's colour of each step, by its place in the steps of the board's meta (FP.steps()).
+  const COLOURS = ["#2f6fde", "#0ea5a4", "#e0a100", "#8b5cf6"];
+  const colourOf = (name) => {
+    const step = FP.steps().find((s) => s.name === name);
+    return step ? COLOURS[(step.index - 1) % COLOURS.length] : "#98a2b3";
+  };
   const $ = (id) => document.getElementById(id);
   let row = null;
   let history = { run_id: null, points: [] };
@@ -121,7 +126,7 @@
   function extend(states) {
     if (arriving) { arriving.push(...states); return; }
     const mine = states.filter((u) => u.run_id && u.run_id === history.run_id && typeof u.pct === "number");
-    mine.forEach((u) => history.points.push({ t: u.updated_at, pct: u.pct, status: u.status, step: FP.STEPS[(u.step_index || 1) - 1] }));
+    mine.forEach((u) => history.points.push({ t: u.updated_at, pct: u.pct, status: u.status, step: (FP.stepAt(u.step_index || 1) || {}).name }));
     if (mine.length) chart();
   }
 
@@ -158,7 +163,7 @@
     let stretch = [];
     const flush = () => {
       if (!stretch.length) return;
-      const colour = COLOURS[stretch[0].step] || "#98a2b3";
+      const colour = colourOf(stretch[0].step);
       root.appendChild(svg("polyline", { points: stretch.map((p) => `${x(p.t).toFixed(1)},${y(p.pct).toFixed(1)}`).join(" "), fill: "none", stroke: colour, "stroke-width": 3, "stroke-linejoin": "round", "data-step": stretch[0].step }));
     };
     points.forEach((p, i) => {
@@ -170,7 +175,7 @@
     setText($("chart-sub"), `last run · ${points.length} updates`);
     const legend = $("legend");
     if (!legend.children.length) {
-      FP.STEPS.forEach((s) => { const item = el("span", null, FP.TITLES[s]); const dot = el("i"); dot.style.background = COLOURS[s]; item.prepend(dot); legend.appendChild(item); });
+      FP.steps().forEach((s) => { const item = el("span", null, s.title); const dot = el("i"); dot.style.background = colourOf(s.name); item.prepend(dot); legend.appendChild(item); });
     }
   }
 
