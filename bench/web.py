@@ -32,6 +32,7 @@ from pathlib import Path
 from benchlib import OUT, SHARED, episode, machine
 from planning import stand_in_outputs, stand_in_videos
 
+from facepipe.base.unit import Unit
 from facepipe.runtime.progress import PipelineState
 from facepipe.tools.browser import chromium, start_server
 
@@ -90,7 +91,7 @@ def latency(updates: int) -> None:
     videos.mkdir(parents=True, exist_ok=True)
     folder, config = site("web-latency", videos)
     ep = "Bench_1"
-    state = PipelineState(folder / "data", ep)
+    state = PipelineState(folder / "data", Unit.episode(ep))
     state.update(status="running", run_id="bench", message="start", pct=0.0)
     server, url = start_server(folder, config)
     driver = chromium()
@@ -120,8 +121,8 @@ def scale(n: int, trials: int = 5) -> None:
     folder, config = site(f"web-scale-{n}", videos)
     stand_in_outputs(folder, videos)
     for video in videos.iterdir():
-        PipelineState(folder / "data", video.stem).update(status="done", pct=1.0, message="Clustering complete",
-                                                          current_step="Cluster", step_index=4, run_id="r")
+        PipelineState(folder / "data", Unit.episode(video.stem)).update(
+            status="done", pct=1.0, message="Clustering complete", current_step="Cluster", step_index=4, run_id="r")
     server, url = start_server(folder, config)
     try:
         plan = wait_plan(url)

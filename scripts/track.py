@@ -10,6 +10,6 @@ with stage_job(snakemake, "track") as job:
     with open(snakemake.input.info, encoding="utf-8") as fh:
         info = json.load(fh)
     job.progress(0, 1, "Linking detections into tracks")
-    tracks = build_tracks(job.episode, frames, info, snakemake.params.track)
+    tracks = build_tracks(job.unit.name, frames, info, snakemake.params.track)
     write_tracks(snakemake.output.tracks, tracks)
     job.progress(1, 1, f"{len(tracks['tracks'])} tracks")

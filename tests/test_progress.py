@@ -11,6 +11,7 @@ import subprocess
 import time
 
 
+from facepipe.base.unit import Unit
 from facepipe.runtime.registry import Registry
 from helpers import (BIN, SHARED_VIDEOS, facepipe, jobs, paths, read_json, snakemake, start_snakemake, videos_with,
                      wait_for, write_config)
@@ -121,7 +122,7 @@ def test_corrupted_video_ends_in_error_naming_the_file_then_succeeds_once_replac
 
 def _churn(args):
     data_root, worker, cycles = args
-    reg = Registry(data_root, "RHOBH_S05_E03_11062025", heartbeat_s=5)
+    reg = Registry(data_root, Unit.episode("RHOBH_S05_E03_11062025"), heartbeat_s=5)
     for k in range(cycles):
         reg.register_job(f"w{worker}", f"job{worker}_{k}", rule="detect")
         with reg.edit() as data:
@@ -138,7 +139,7 @@ def test_sixteen_processes_on_one_registry_lose_no_update(tmp_path):
 
 
 def test_damaged_registry_is_reported_and_repaired_by_the_next_writer(tmp_path):
-    reg = Registry(tmp_path, "Ep_1", heartbeat_s=5)
+    reg = Registry(tmp_path, Unit.episode("Ep_1"), heartbeat_s=5)
     reg.path.parent.mkdir(parents=True)
     reg.path.write_text('{"active_jobs": {"clu')
     data, problem = reg.read()
@@ -152,7 +153,7 @@ def test_entry_of_a_dead_process_is_stale_shown_by_status_and_cleared_by_the_nex
     write_config(tmp_path, videos_with(tmp_path, "walking_and_pause.gif"))
     dead = subprocess.Popen(["true"])
     dead.wait()
-    reg = Registry(tmp_path / "data", ep, heartbeat_s=5)
+    reg = Registry(tmp_path / "data", Unit.episode(ep), heartbeat_s=5)
     with reg.edit() as data:
         data["jobs"]["detect"] = {"job_id": f"detect_{ep}", "rule": "detect", "pid": dead.pid, "host": os.uname().nodename,
                                   "pid_start_time": 1, "started_at": "2026-01-01T00:00:00Z",
@@ -237,7 +238,7 @@ def test_cancel_never_signals_a_process_that_is_not_the_registered_job(tmp_path)
     try:
         from facepipe.runtime.procinfo import start_time
 
-        reg = Registry(tmp_path, "Ep_2", heartbeat_s=5)
+        reg = Registry(tmp_path, Unit.episode("Ep_2"), heartbeat_s=5)
         for start, expect in ((start_time(bystander.pid) + 1, "already ended"), (start_time(bystander.pid), "not the registered")):
             with reg.edit() as data:
                 data["jobs"]["detect"] = {"job_id": "detect_Ep_2", "rule": "detect", "pid": bystander.pid, "host": os.uname().nodename,
@@ -259,7 +260,7 @@ def test_a_watcher_started_before_the_run_waits_for_it_and_follows_it_to_the_end
     try:
         time.sleep(2)
         assert watcher.poll() is None, "the watcher exited before any run started"
-        state = PipelineState(data_root, "Ep_1")
+        state = PipelineState(data_root, Unit.episode("Ep_1"))
         state.update(run_id="r", status="running", current_step="Detect", pct=0.2, eta_s=42.0, message="Detecting")
         time.sleep(1)
         assert watcher.poll() is None, "the watcher exited while the run was going"

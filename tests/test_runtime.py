@@ -13,6 +13,7 @@ import yaml
 
 from facepipe.base import config, layout
 from facepipe.base.errors import FacepipeError
+from facepipe.base.unit import Unit, registry_unit
 from facepipe.runtime import messages, procinfo
 from facepipe.runtime.progress import PipelineState
 from facepipe.runtime.registry import (OTHER_HOST_STALE_HEARTBEATS, Registry, RegistryBusy, is_stale)
@@ -55,7 +56,7 @@ def test_first_and_last_rules_of_a_step():
 
 
 def test_state_pct_is_monotone_within_a_run_and_restarts_with_a_new_run(tmp_path):
-    state = PipelineState(tmp_path, "Ep_1")
+    state = PipelineState(tmp_path, Unit.episode("Ep_1"))
     state.update(run_id="a", pct=0.4, status="running")
     assert state.update(run_id="a", pct=0.2)["pct"] == 0.4
     assert state.update(run_id="b", pct=0.1)["pct"] == 0.1
@@ -64,7 +65,7 @@ def test_state_pct_is_monotone_within_a_run_and_restarts_with_a_new_run(tmp_path
 
 
 def test_state_update_respects_only_if_and_drops_unset_optional_fields(tmp_path):
-    state = PipelineState(tmp_path, "Ep_1")
+    state = PipelineState(tmp_path, Unit.episode("Ep_1"))
     state.update(run_id="a", status="cancelled", log="x.log")
     kept = state.update(status="running", only_if=lambda cur: cur["status"] != "cancelled")
     assert kept["status"] == "cancelled"
@@ -73,7 +74,7 @@ def test_state_update_respects_only_if_and_drops_unset_optional_fields(tmp_path)
 
 
 def test_a_damaged_state_file_is_reported_then_replaced(tmp_path):
-    state = PipelineState(tmp_path, "Ep_1")
+    state = PipelineState(tmp_path, Unit.episode("Ep_1"))
     state.path.parent.mkdir(parents=True)
     state.path.write_text('{"status": "runn')
     data, problem = state.read()
@@ -107,7 +108,7 @@ def test_an_entry_of_another_host_is_stale_only_after_a_long_silence():
 # --- the registry --------------------------------------------------------------------------------
 
 def test_a_second_live_run_is_refused_naming_the_holder(tmp_path):
-    reg = Registry(tmp_path, "RHOBH_S05_E03_11062025", heartbeat_s=5)
+    reg = Registry(tmp_path, Unit.episode("RHOBH_S05_E03_11062025"), heartbeat_s=5)
     assert reg.path == tmp_path / "episodes" / "rhobh_s05_e03" / "runtime.json"
     holder = subprocess.Popen(["sleep", "30"])
     try:
@@ -127,7 +128,7 @@ def test_a_second_live_run_is_refused_naming_the_holder(tmp_path):
 
 
 def test_jobs_are_keyed_by_job_name_and_a_live_holder_is_refused(tmp_path):
-    reg = Registry(tmp_path, "Ep", heartbeat_s=5)
+    reg = Registry(tmp_path, Unit.episode("Ep"), heartbeat_s=5)
     reg.register_job(layout.job_name("detect_chunk", 0), "a", rule="detect_chunk", chunk="0")
     reg.register_job(layout.job_name("detect_chunk", 1), "b", rule="detect_chunk", chunk="1")
     with pytest.raises(RegistryBusy, match="detect_chunk.1 of episode Ep is already running"):
@@ -139,7 +140,7 @@ def test_jobs_are_keyed_by_job_name_and_a_live_holder_is_refused(tmp_path):
 
 
 def test_cancel_remembers_the_last_twenty_cancelled_runs(tmp_path):
-    reg = Registry(tmp_path, "Ep", heartbeat_s=5)
+    reg = Registry(tmp_path, Unit.episode("Ep"), heartbeat_s=5)
     for k in range(25):
         reg.clear_all(cancelled_run=f"run{k}")
     cancelled = reg.read()[0]["cancelled_runs"]
@@ -148,11 +149,40 @@ def test_cancel_remembers_the_last_twenty_cancelled_runs(tmp_path):
 
 
 def test_an_active_target_without_its_run_is_dropped_on_the_next_write(tmp_path):
-    reg = Registry(tmp_path, "Ep", heartbeat_s=5)
+    reg = Registry(tmp_path, Unit.episode("Ep"), heartbeat_s=5)
     with reg.edit() as data:
         data["active_jobs"]["cluster"] = "cluster_Ep"  # its run entry is missing (a crash mid-write)
     assert reg.clear_stale() == []
     assert reg.read()[0]["active_jobs"] == {}
+
+
+def test_a_unit_has_a_kind_and_a_name_and_no_default(tmp_path):
+    with pytest.raises(TypeError):
+        Unit("Ep_1")  # the kind is never guessed
+    with pytest.raises(ValueError, match="unknown unit kind 'show'"):
+        Unit("show", "Ep_1")
+    with pytest.raises(ValueError, match="a season needs a name"):
+        Unit.season("")
+    assert Unit.episode("Ep_1") == Unit("episode", "Ep_1") != Unit.season("Ep_1")
+    assert Unit.episode("Ep_1").paths(tmp_path).pipeline_state == layout.EpisodePaths(tmp_path, "Ep_1").pipeline_state
+    assert Unit.season("S1").paths(tmp_path).runtime == tmp_path / "seasons" / "S1" / "runtime.json"
+    assert Unit.from_wildcards("season", {"season": "S1", "ep": "x"}) == Unit.season("S1")
+    assert Unit.from_wildcards("episode", {}) is None and str(Unit.season("S1")) == "season S1"
+
+
+def test_a_registry_read_from_its_file_knows_an_episode_s_from_a_season_s(tmp_path):
+    episode, season = Registry(tmp_path, Unit.episode("Ep_1"), 5), Registry(tmp_path, Unit.season("S1"), 5)
+    for reg in (episode, season):
+        reg.register_job("x", "x_job", rule="track")
+    assert layout.registry_files(tmp_path) == [episode.path, season.path]
+    read = [Registry.from_file(path, 5) for path in layout.registry_files(tmp_path)]
+    assert [r.unit for r in read] == [Unit.episode("ep_1"), Unit.season("S1")]  # an episode by its key
+    assert [r.path for r in read] == [episode.path, season.path] and read[1].read()[0]["jobs"]["x"]["job_id"] == "x_job"
+    with pytest.raises(RegistryBusy, match=r"x of season S1 is already running.*facepipe cancel S1 --season"):
+        read[1].register_job("x", "y", rule="track")
+    assert registry_unit(tmp_path / "seasons" / "S1" / "runtime.json") == (tmp_path, Unit.season("S1"))
+    with pytest.raises(ValueError, match="not a runtime registry"):
+        registry_unit(tmp_path / "harvest" / "Ep_1" / "runtime.json")
 
 
 # --- messages, configuration, layout --------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from datetime import datetime, timedelta, timezone
 
+from facepipe.base.unit import Unit
 from facepipe.runtime import procinfo
 from facepipe.runtime.registry import Registry
 from helpers import copy_workdir, facepipe, paths, snakemake
@@ -25,7 +26,7 @@ def locked_run(built_run, tmp_path, **entry) -> tuple:
     locks.mkdir(parents=True, exist_ok=True)
     lock = locks / "0.output.lock"
     lock.write_text(str(paths(run, EP).tracks.relative_to(run)) + "\n")
-    with Registry(run / "data", EP, heartbeat_s=5).edit() as data:
+    with Registry(run / "data", Unit.episode(EP), heartbeat_s=5).edit() as data:
         data["runs"]["cluster"] = {"job_id": f"cluster_{EP}", "workdir": str(run), "started_at": stamp(600),
                                    **entry}
         data["active_jobs"]["cluster"] = f"cluster_{EP}"

@@ -23,6 +23,7 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from facepipe.base.config import load  # noqa: E402
 from facepipe.base.layout import STEP_OUTPUTS, EpisodePaths  # noqa: E402
+from facepipe.base.unit import Unit  # noqa: E402
 from facepipe.runtime import procinfo  # noqa: E402
 from facepipe.runtime.registry import Registry  # noqa: E402
 from facepipe.runtime.steps import STEPS  # noqa: E402
@@ -241,7 +242,7 @@ def test_bad_requests_get_a_one_line_json_error(client, site):
 
 def test_a_click_on_an_episode_a_live_run_holds_is_refused_naming_the_holder(client, site):
     holder = subprocess.Popen(["sleep", "60"])
-    registry = Registry(site["data"], "Ep_3", heartbeat_s=5)
+    registry = Registry(site["data"], Unit.episode("Ep_3"), heartbeat_s=5)
     try:
         with registry.edit() as data:
             data["runs"]["cluster"] = {"job_id": "cluster_Ep_3", "pid": holder.pid, "host": procinfo.hostname(),
@@ -293,7 +294,7 @@ def _two_clicks_then_cancel(client, site):
     assert not procinfo.group(launch.proc.pid)
     row = wait_for(lambda: (r := rows(client)["Ep_1"]) and not r["busy"] and r, timeout=15, what="the row to settle")
     assert row["launch"]["alive"] is False
-    reg, _ = Registry(site["data"], "Ep_1", 5).read()
+    reg, _ = Registry(site["data"], Unit.episode("Ep_1"), 5).read()
     assert not reg["runs"] and not reg["jobs"]
     # The next click starts a new run, and the one after is refused naming that one.
     again = client.post("/api/episodes/Ep_1/build/track", headers=ORIGIN)
@@ -385,7 +386,7 @@ def test_the_event_stream_sends_a_snapshot_then_each_change(client, site):
         assert kind == "snapshot" and {r["episode"] for r in data["rows"]} == {"Ep_1", "Ep_2", "Ep_3"}
         from facepipe.runtime.progress import PipelineState
 
-        state = PipelineState(site["data"], "Ep_3")
+        state = PipelineState(site["data"], Unit.episode("Ep_3"))
         for k in range(3):  # faster than the watcher looks: the last is the row, all three are sent
             state.update(status="running", pct=0.3 + k / 10, message=f"from elsewhere {k}", run_id="r")
         t0, sent = time.monotonic(), []

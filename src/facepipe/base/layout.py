@@ -6,7 +6,7 @@ the runtime and the tools.
     seasons/{season}/...             a season's cast, screen times, logs, diagnostics and registry
 
 Episodes and seasons are both "units" of progress: each has a pipeline_state.json, a
-progress.jsonl and a runtime.json (unit_paths).
+progress.jsonl and a runtime.json (base.unit.Unit.paths).
 """
 
 from __future__ import annotations
@@ -253,12 +253,3 @@ class SeasonPaths:
     def benchmark(self, rule: str = "season", chunk=None) -> Path:
         return self._p(SEASON_BENCHMARK, job=job_name(rule, chunk))
 
-
-UNIT_KINDS = ("episode", "season")
-
-
-def unit_paths(data_root: str | Path, name: str, kind: str = "episode") -> EpisodePaths | SeasonPaths:
-    """The files of an episode or a season (both have pipeline_state, progress_log, runtime, log)."""
-    if kind not in UNIT_KINDS:
-        raise ValueError(f"unknown unit kind {kind!r}")
-    return EpisodePaths(Path(data_root), name) if kind == "episode" else SeasonPaths(Path(data_root), name)

@@ -1,4 +1,5 @@
-"""Stopping an episode's registered jobs, without ever signalling a process that is not one of them."""
+"""Stopping a unit's (an episode's or a season's) registered jobs, without ever signalling a
+process that is not one of them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 from ..base.errors import FacepipeError
+from ..base.unit import Unit
 from . import messages, procinfo
 from .progress import PipelineState
 from .registry import Registry, describe
@@ -61,18 +63,17 @@ def _stop_slurm(entry: dict, stage: str) -> str:
     return f"{stage}: scancel {job}"
 
 
-def cancel(data_root: str | Path, episode: str, stage: str | None, heartbeat_s: float,
-           kind: str = "episode") -> list[str]:
-    """Stop the episode's (or season's) registered jobs (or only those of `stage`, a rule or a
-    step), mark it cancelled, clear the registry."""
-    registry = Registry(data_root, episode, heartbeat_s, kind=kind)
+def cancel(data_root: str | Path, unit: Unit, stage: str | None, heartbeat_s: float) -> list[str]:
+    """Stop the unit's registered jobs (or only those of `stage`, a rule or a step), mark it
+    cancelled, clear the registry."""
+    registry = Registry(data_root, unit, heartbeat_s)
     reg, _ = registry.read()
     jobs = {k: v for k, v in reg["jobs"].items() if _matches(stage, v.get("rule"))}
     if not jobs and not reg["runs"]:
-        raise FacepipeError(f"{registry.path}: nothing registered for {kind} {episode}; nothing to cancel")
+        raise FacepipeError(f"{registry.path}: nothing registered for {unit}; nothing to cancel")
     if stage and not jobs:
-        raise FacepipeError(f"{registry.path}: no {stage} job registered for {kind} {episode}")
-    state = PipelineState(data_root, episode, kind)
+        raise FacepipeError(f"{registry.path}: no {stage} job registered for {unit}")
+    state = PipelineState(data_root, unit)
     run_id = (state.read()[0] or {}).get("run_id")
     # Mark first, so the stopping job and the workflow see a cancellation, not a failure.
     state.update(status="cancelled", eta_s=None, message=messages.cancelled_by_user(list(jobs)))

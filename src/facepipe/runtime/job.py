@@ -24,6 +24,7 @@ from typing import Iterator
 from ..base import atomic, clock
 from ..base.errors import FacepipeError
 from ..base.layout import job_name
+from ..base.unit import WILDCARD, Unit
 from . import messages, procinfo
 from .progress import Heartbeat, PipelineState, is_active, not_cancelled
 from .registry import Registry
@@ -100,15 +101,17 @@ class StageJob:
         cfg = snakemake.config
         self.config = cfg
         self.rule = rule
-        self.kind = kind_of_rule(rule)  # an episode's job, or a season's
-        self.episode = snakemake.wildcards.get("ep" if self.kind == "episode" else "season")
+        kind = kind_of_rule(rule)  # an episode's job, or a season's
+        self.unit = Unit.from_wildcards(kind, snakemake.wildcards)
+        if self.unit is None:
+            raise FacepipeError(f"rule {rule}: no {{{WILDCARD[kind]}}} wildcard names its {kind}; give its outputs one")
         self.step = step_of_rule(rule)
         self.heartbeat_s = float(cfg["progress"]["heartbeat_s"])
-        self.state = PipelineState(cfg["data_root"], self.episode, self.kind)
-        self.registry = Registry(cfg["data_root"], self.episode, self.heartbeat_s, kind=self.kind)
+        self.state = PipelineState(cfg["data_root"], self.unit)
+        self.registry = Registry(cfg["data_root"], self.unit, self.heartbeat_s)
         self.chunk = snakemake.wildcards.get("chunk")
         self.name = job_name(rule, self.chunk)
-        self.job_id = f"{self.name}_{self.episode}"
+        self.job_id = f"{self.name}_{self.unit.name}"
         self.log = JobLog(os.path.abspath(snakemake.log[0]) if len(snakemake.log) else None)
         self._chunk_totals: list[int] | None = None
         self.slurm_job_id = os.environ.get("SLURM_JOB_ID")
@@ -139,9 +142,9 @@ class StageJob:
     def start(self) -> None:
         where = f"pid {os.getpid()} on {procinfo.hostname()}" + (f", SLURM job {self.slurm_job_id}"
                                                                  if self.slurm_job_id else "")
-        self.log.line(f"facepipe {self.name} of {self.episode}: starting ({where}, run {self.run_id})")
+        self.log.line(f"facepipe {self.name} of {self.unit.name}: starting ({where}, run {self.run_id})")
         if self.cancelled_before_start:
-            raise FacepipeError(f"{self.kind} {self.episode} was cancelled; {self.rule} not started")
+            raise FacepipeError(f"{self.unit} was cancelled; {self.rule} not started")
         for output in self.outputs:  # what a killed earlier attempt may have left
             atomic.remove_stale_temps(output)
         self.registry.register_job(self.name, self.job_id, self.rule, self.chunk, self.slurm_job_id)
@@ -207,7 +210,7 @@ class StageJob:
 
     def finish(self) -> None:
         self._end()
-        self.log.line(f"facepipe {self.name} of {self.episode}: done in {time.monotonic() - self._started:.1f} s, "
+        self.log.line(f"facepipe {self.name} of {self.unit.name}: done in {time.monotonic() - self._started:.1f} s, "
                       f"peak memory {_peak_rss_mb():.0f} MB")
         if self._chunk_totals is not None:  # one chunk of several: its last progress said it all
             return
@@ -227,7 +230,7 @@ class StageJob:
 
     def cancelled(self, how: str) -> None:
         self._end()
-        self.log.line(f"facepipe {self.name} of {self.episode}: cancelled ({how})")
+        self.log.line(f"facepipe {self.name} of {self.unit.name}: cancelled ({how})")
         self.state.update(**self._base(), status="cancelled", current_step=self.step.title,
                           message=messages.cancelled_during(self.step, how), eta_s=None, only_if=not_cancelled)
 
@@ -265,7 +268,7 @@ def stage_job(snakemake, rule: str, uses_torch: bool = False) -> Iterator[StageJ
     try:
         job.start()
     except FacepipeError as err:  # refused: cancelled, or another live job holds this stage
-        job.log.tell(f"facepipe {rule} refused for {job.episode}: {err}")
+        job.log.tell(f"facepipe {rule} refused for {job.unit.name}: {err}")
         sys.exit(1)
     try:
         if uses_torch:
@@ -274,13 +277,13 @@ def stage_job(snakemake, rule: str, uses_torch: bool = False) -> Iterator[StageJ
     except FacepipeError as err:
         _hold_signals()
         job.fail(str(err))
-        job.log.tell(f"facepipe {rule} failed for {job.episode}: {err}")
+        job.log.tell(f"facepipe {rule} failed for {job.unit.name}: {err}")
         sys.exit(1)
     except Cancelled:
         _hold_signals()
         how = "the snakemake run that started it has ended" if job.head_gone else "stopped by request"
         job.cancelled(how)
-        job.log.tell(f"facepipe {rule} cancelled for {job.episode}: {how}")
+        job.log.tell(f"facepipe {rule} cancelled for {job.unit.name}: {how}")
         sys.exit(1)
     except KeyboardInterrupt:
         _hold_signals()
@@ -293,7 +296,7 @@ def stage_job(snakemake, rule: str, uses_torch: bool = False) -> Iterator[StageJ
             job.fail(reason)
         except OSError:  # the disk may be too full even for the state file
             job.log.tell(f"facepipe: could not record the error in {job.state.path}")
-        job.log.tell(f"facepipe {rule} failed for {job.episode}: {reason}")
+        job.log.tell(f"facepipe {rule} failed for {job.unit.name}: {reason}")
         sys.exit(1)
     except Exception as err:
         _hold_signals()
@@ -301,7 +304,7 @@ def stage_job(snakemake, rule: str, uses_torch: bool = False) -> Iterator[StageJ
             job.cancelled("interrupted")
             sys.exit(1)
         job.fail(f"{type(err).__name__}: {err}")
-        job.log.tell(f"facepipe {rule} failed for {job.episode}: {type(err).__name__}: {err}"
+        job.log.tell(f"facepipe {rule} failed for {job.unit.name}: {type(err).__name__}: {err}"
                      + (f" (traceback in {job.log.path})" if job.log.path else ""))
         raise
     else:

@@ -6,11 +6,11 @@ any time.
     {"episode" (or "season"), "target", "current_step", "step_index", "total_steps", "status",
      "message", "pct", "stage_pct", "plan", "done", "total", "eta_s", "job_id", "run_id", "updated_at"}
 
-status is pending | running | done | error | cancelled; pct is the whole pipeline's progress
-(Detect 0-0.50, Track 0.50-0.70, Stills 0.70-0.75, Cluster 0.75-1.00) and never goes down within
-a run. Writers in different processes (the Snakemake head and every job) take
-`pipeline_state.json.lock`, merge their fields into the current state and replace the file
-atomically; each update is also appended to `progress.jsonl` beside it.
+status is pending | running | done | error | cancelled; pct is the whole pipeline's progress (the
+steps' bands are in runtime/steps.py) and never goes down within a run. Writers in different
+processes (the Snakemake head and every job) take `pipeline_state.json.lock`, merge their fields
+into the current state and replace the file atomically; each update is also appended to
+`progress.jsonl` beside it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..base import atomic, clock
-from ..base.layout import unit_paths
+from ..base.unit import Unit
 from .locks import lock_for
 from .steps import STEPS_OF_KIND
 
@@ -35,10 +35,10 @@ OPTIONAL = ("episode", "season", "slurm_job_id", "chunks", "log")
 
 
 class PipelineState:
-    def __init__(self, data_root: str | Path, name: str, kind: str = "episode"):
-        paths = unit_paths(data_root, name, kind)
-        self.name, self.kind = name, kind
-        self._identity = {kind: name, "total_steps": len(STEPS_OF_KIND[kind])}
+    def __init__(self, data_root: str | Path, unit: Unit):
+        paths = unit.paths(data_root)
+        self.unit = unit
+        self._identity = {unit.kind: unit.name, "total_steps": len(STEPS_OF_KIND[unit.kind])}
         self.path = paths.pipeline_state
         self.log_path = paths.progress_log
         self._lock = lock_for(self.path)

@@ -1,8 +1,8 @@
-"""The runtime registry: which runs and stage jobs are active on an episode.
+"""The runtime registry: which runs and stage jobs are active on a unit (an episode or a season).
 
-`episodes/{episode_key}/runtime.json` under the data root:
+`episodes/{episode_key}/runtime.json` under the data root (a season's: `seasons/{season}/runtime.json`):
 
-    {"active_jobs": {"cluster": "cluster_EP"},            # target -> run id, for each active run
+    {"active_jobs": {"cluster": "cluster_EP"},            # target -> the run's job id, for each active run
      "runs": {"cluster": {"job_id", "pid", "host", "pid_start_time", "started_at", "heartbeat_at", "workdir"}},
      "jobs": {"detect_chunk.0": {"job_id", "rule", "chunk", "pid", "host", "pid_start_time", "slurm_job_id",
                                  "started_at", "heartbeat_at"}},             # job_name(rule, chunk) -> entry
@@ -29,7 +29,7 @@ from filelock import Timeout
 
 from ..base import atomic, clock
 from ..base.errors import FacepipeError
-from ..base.layout import unit_paths
+from ..base.unit import Unit, registry_unit
 from . import procinfo
 from .locks import lock_for
 
@@ -61,20 +61,22 @@ def describe(entry: dict) -> str:
 
 
 class Registry:
-    def __init__(self, data_root: str | Path, episode: str, heartbeat_s: float, lock_timeout: float = 30.0,
-                 path: Path | None = None, kind: str = "episode"):
-        self.episode, self.kind = episode, kind
-        self.path = path or unit_paths(data_root, episode, kind).runtime
+    def __init__(self, data_root: str | Path, unit: Unit, heartbeat_s: float, lock_timeout: float = 30.0,
+                 path: Path | None = None):
+        self.unit = unit
+        self.path = path or unit.paths(data_root).runtime
         self.heartbeat_s = heartbeat_s
         self._lock = lock_for(self.path, timeout=lock_timeout)
 
     @classmethod
     def from_file(cls, path: Path, heartbeat_s: float) -> "Registry":
-        """The registry in `path` (layout.registry_files), for readers that have no episode id."""
-        return cls(path.parent.parent.parent, path.parent.name, heartbeat_s, path=path)
+        """The registry in `path` (layout.registry_files), an episode's or a season's, for readers
+        that have no episode id (an episode's unit is then named by its registry key)."""
+        data_root, unit = registry_unit(path)
+        return cls(data_root, unit, heartbeat_s, path=Path(path))
 
     def _cancel_command(self) -> str:
-        return f"facepipe cancel {self.episode}" + (" --season" if self.kind == "season" else "")
+        return f"facepipe cancel {self.unit.name}" + (" --season" if self.unit.kind == "season" else "")
 
     # --- reading -------------------------------------------------------------------------------
     def read(self) -> tuple[dict, str | None]:
@@ -93,7 +95,7 @@ class Registry:
         return data
 
     def holder(self) -> dict | None:
-        """The live run (else the live stage job) registered on the episode, if any."""
+        """The live run (else the live stage job) registered on the unit, if any."""
         data, _ = self.read()
         for table in ("runs", "jobs"):
             for entry in data[table].values():
@@ -102,9 +104,9 @@ class Registry:
         return None
 
     def busy(self, holder: dict) -> RegistryBusy:
-        """The refusal of a second run on the episode, naming the live `holder`."""
+        """The refusal of a second run on the unit, naming the live `holder`."""
         return RegistryBusy(
-            f"{self.path}: {self.kind} {self.episode} is already being built by {describe(holder)}; "
+            f"{self.path}: {self.unit} is already being built by {describe(holder)}; "
             f"wait for it, or stop it with: {self._cancel_command()}"
         )
 
@@ -154,7 +156,7 @@ class Registry:
         return {"job_id": job_id, **procinfo.self_identity(), "started_at": now, "heartbeat_at": now, **extra}
 
     def register_run(self, target: str, job_id: str, **extra) -> list[str]:
-        """Record this process as the run building `target`; refuse if another live run holds the episode.
+        """Record this process as the run building `target`; refuse if another live run holds the unit.
 
         Returns the stale entries it cleared on the way.
         """
@@ -176,7 +178,7 @@ class Registry:
             holder = data["jobs"].get(name)
             if holder:
                 raise RegistryBusy(
-                    f"{self.path}: {name} of {self.kind} {self.episode} is already running as {describe(holder)}; "
+                    f"{self.path}: {name} of {self.unit} is already running as {describe(holder)}; "
                     f"wait for it, or stop it with: {self._cancel_command()} --stage {rule}"
                 )
             data["jobs"][name] = self._entry(job_id, rule=rule, chunk=chunk, slurm_job_id=slurm_job_id)

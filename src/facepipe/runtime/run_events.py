@@ -17,30 +17,18 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
-
 from ..base import clock
 from ..base.layout import job_name
+from ..base.unit import Unit
 from . import messages, procinfo
 from .progress import Heartbeat, PipelineState, is_active
 from .registry import Registry, RegistryBusy
-from .steps import BY_NAME, RULES, STEP_OF_RULE, STEPS, kind_of_rule, ordered
-
-
-class Unit(NamedTuple):
-    """What a plan and a state belong to: an episode or a season."""
-
-    kind: str
-    name: str
+from .steps import BY_NAME, RULES, STEP_OF_RULE, STEPS_OF_KIND, kind_of_rule, ordered
 
 
 def unit_of(rule: str, wildcards: dict) -> Unit | None:
     """The unit a job of `rule` with these wildcards works on (None for other jobs)."""
-    if rule not in RULES:
-        return None
-    kind = kind_of_rule(rule)
-    name = (wildcards or {}).get("ep" if kind == "episode" else "season")
-    return Unit(kind, name) if name else None
+    return Unit.from_wildcards(kind_of_rule(rule), wildcards) if rule in RULES else None
 
 
 @dataclass
@@ -57,10 +45,10 @@ class Run:
         return self.plans[unit][-1]
 
     def state(self, unit: Unit) -> PipelineState:
-        return PipelineState(self.data_root, unit.name, unit.kind)
+        return PipelineState(self.data_root, unit)
 
     def registry(self, unit: Unit) -> Registry:
-        return Registry(self.data_root, unit.name, self.heartbeat_s, kind=unit.kind)
+        return Registry(self.data_root, unit, self.heartbeat_s)
 
 
 _current: Run | None = None
@@ -186,7 +174,7 @@ def _blocked_by(run: Run, unit: Unit) -> str | None:
         return None
     failed = []
     for ep in run.season_members.get(unit.name, []):
-        state, _ = PipelineState(run.data_root, ep).read()
+        state, _ = PipelineState(run.data_root, Unit.episode(ep)).read()
         if state and state.get("status") in ("error", "cancelled"):
             failed.append(f"{ep} ({state['status']}: {state.get('message', '')})")
     return messages.season_blocked(unit.name, failed) if failed else None
@@ -221,27 +209,28 @@ def on_end(success: bool, log: str | None = None) -> None:
     _current = None
 
 
-def head_died(data_root: str | Path, episode: str, pid: int, how: str, heartbeat_s: float,
+def head_died(data_root: str | Path, unit: Unit, pid: int, how: str, heartbeat_s: float,
               log: str | None = None) -> bool:
-    """The snakemake process `pid` (on this host) ended without settling `episode` (e.g. killed
-    with SIGKILL) and its jobs have stopped: mark the episode `error`, saying so and naming `log`.
+    """The snakemake process `pid` (on this host) ended without settling `unit` (e.g. killed
+    with SIGKILL) and its jobs have stopped: mark the unit `error`, saying so and naming `log`.
     The run's registry entry stays, stale, for the next run to clear along with Snakemake's lock
     (runtime.stale_lock), as after any killed run. False if no such run was registered (it settled
     itself, or the user cancelled it)."""
-    registry = Registry(data_root, episode, heartbeat_s)
+    registry = Registry(data_root, unit, heartbeat_s)
     entry = next((e for e in registry.read()[0]["runs"].values()
                   if e.get("pid") == pid and e.get("host") == procinfo.hostname()), None)
     if entry is None:
         return False
     reason = messages.head_died(pid, how)
+    steps = STEPS_OF_KIND[unit.kind]
 
     def settle(current: dict) -> dict:
         if current.get("run_id") != entry.get("run_id") or current.get("status") not in ("pending", "running",
                                                                                           "cancelled"):
             return {"only_if": lambda _cur: False}
-        step = STEPS[min(max(int(current.get("step_index") or 1), 1), len(STEPS)) - 1]
+        step = steps[min(max(int(current.get("step_index") or 1), 1), len(steps)) - 1]
         return {"status": "error", "eta_s": None, "log": log, "current_step": step.title,
                 "message": messages.failed(step, current.get("target") or step.name, reason)}
 
-    PipelineState(data_root, episode).update_with(settle)
+    PipelineState(data_root, unit).update_with(settle)
     return True

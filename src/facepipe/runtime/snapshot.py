@@ -1,5 +1,5 @@
-"""What a watcher sees of an episode (the status view, the web page): its state and registry, with
-stale entries and damaged files flagged, and the tail of a failed job's log."""
+"""What a watcher sees of an episode or a season (the status view, the web page): its state and
+registry, with stale entries and damaged files flagged, and the tail of a failed job's log."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from collections import deque
 from pathlib import Path
 
 from ..base import clock
-from ..base.layout import known_episodes, known_seasons, unit_paths
+from ..base.layout import known_episodes, known_seasons
+from ..base.unit import Unit
 from .progress import PipelineState, is_active
 from .registry import STALE_HEARTBEATS, Registry, describe, is_stale
 
 LOG_TAIL_LINES = 12
 
-__all__ = ["episode_status", "is_running", "known_episodes", "known_seasons", "log_tail"]
+__all__ = ["is_running", "known_episodes", "known_seasons", "log_tail", "unit_status"]
 
 
 def log_tail(path: str | Path | None, lines: int = LOG_TAIL_LINES) -> list[str]:
@@ -27,10 +28,10 @@ def log_tail(path: str | Path | None, lines: int = LOG_TAIL_LINES) -> list[str]:
         return []
 
 
-def episode_status(data_root: Path, episode: str, heartbeat_s: float, kind: str = "episode") -> dict:
-    """An episode's (or, with kind="season", a season's) status for a watcher."""
-    state, state_problem = PipelineState(data_root, episode, kind).read()
-    reg, reg_problem = Registry(data_root, episode, heartbeat_s, kind=kind).read()
+def unit_status(data_root: Path, unit: Unit, heartbeat_s: float) -> dict:
+    """An episode's or a season's status for a watcher."""
+    state, state_problem = PipelineState(data_root, unit).read()
+    reg, reg_problem = Registry(data_root, unit, heartbeat_s).read()
     age = clock.age_s((state or {}).get("updated_at"))
     age = None if age is None else round(age, 1)
     flags = []
@@ -45,11 +46,11 @@ def episode_status(data_root: Path, episode: str, heartbeat_s: float, kind: str 
                 flags.append(f"stale {table[:-1]} {name}: {describe(entry)}")
     problems = [p for p in (state_problem, reg_problem) if p]
     failed_log = (state or {}).get("log") if (state or {}).get("status") == "error" else None
-    return {"episode": episode, "kind": kind, "state": state, "heartbeat_age_s": age, "active": active,
+    return {"episode": unit.name, "kind": unit.kind, "state": state, "heartbeat_age_s": age, "active": active,
             "flags": flags, "problems": problems, "log": failed_log, "log_tail": log_tail(failed_log),
-            "paths": {"state": str(unit_paths(data_root, episode, kind).pipeline_state)}}
+            "paths": {"state": str(unit.paths(data_root).pipeline_state)}}
 
 
 def is_running(status: dict) -> bool:
-    """The episode is being built and its job is alive (not frozen past its heartbeat)."""
+    """The unit is being built and its job is alive (not frozen past its heartbeat)."""
     return is_active(status["state"] or {}) and not any(f.startswith("stale: ") for f in status["flags"])

@@ -35,7 +35,8 @@ def cmd_status(args) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from ..runtime.snapshot import episode_status, is_running, known_episodes, known_seasons
+    from ..base.unit import Unit
+    from ..runtime.snapshot import is_running, known_episodes, known_seasons, unit_status
     from .status_view import render
 
     cfg = _config(args)
@@ -44,9 +45,10 @@ def cmd_status(args) -> int:
     def snapshot():
         if args.episodes:  # named: an episode, or else a season of that name
             seasons = set(known_seasons(root)) - set(known_episodes(root))
-            return [episode_status(root, name, hb, "season" if name in seasons else "episode") for name in args.episodes]
-        return ([episode_status(root, ep, hb) for ep in known_episodes(root)]
-                + [episode_status(root, s, hb, "season") for s in known_seasons(root)])
+            return [unit_status(root, Unit.season(name) if name in seasons else Unit.episode(name), hb)
+                    for name in args.episodes]
+        return ([unit_status(root, Unit.episode(ep), hb) for ep in known_episodes(root)]
+                + [unit_status(root, Unit.season(s), hb) for s in known_seasons(root)])
 
     console = Console()
     if not args.watch:
@@ -111,11 +113,12 @@ def cmd_plan(args) -> int:
 
 
 def cmd_cancel(args) -> int:
+    from ..base.unit import Unit
     from ..runtime.cancel import cancel
 
     cfg = _config(args)
-    kind = "season" if args.season else "episode"
-    for line in cancel(cfg["data_root"], args.episode, args.stage, float(cfg["progress"]["heartbeat_s"]), kind):
+    unit = Unit.season(args.episode) if args.season else Unit.episode(args.episode)
+    for line in cancel(cfg["data_root"], unit, args.stage, float(cfg["progress"]["heartbeat_s"])):
         print(line)
     print(f"{args.episode}: cancelled")
     return 0

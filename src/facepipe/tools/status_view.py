@@ -6,7 +6,7 @@ STATUS_COLOURS = {"done": "green", "error": "red", "cancelled": "yellow", "runni
 
 
 def render(statuses: list[dict]):
-    """A rich Table of the statuses (runtime.snapshot.episode_status)."""
+    """A rich Table of the statuses (runtime.snapshot.unit_status)."""
     from rich.table import Table
 
     table = Table(show_lines=False)

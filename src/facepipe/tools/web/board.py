@@ -1,6 +1,6 @@
 """What the episodes page shows: one row per episode, and the plan its step chips come from.
 
-A row joins what runtime.snapshot.episode_status reads (the state, the registry, stale entries,
+A row joins what runtime.snapshot.unit_status reads (the state, the registry, stale entries,
 damaged files) with the step chips and the page's own launch of the episode. The chips come from
 the plan `facepipe plan` makes (Snakemake's dry run of cluster_target): a step with no planned
 job is built, a job planned for "Missing output files" makes it missing, any other reason out of
@@ -26,8 +26,9 @@ from typing import Callable
 
 from ...base import clock
 from ...base.layout import STEP_OUTPUTS, EpisodePaths
+from ...base.unit import Unit
 from ...runtime.progress import ACTIVE
-from ...runtime.snapshot import episode_status, is_running
+from ...runtime.snapshot import is_running, unit_status
 from ...runtime.steps import STEP_OF_RULE, STEPS
 from .settings import Settings
 
@@ -100,7 +101,7 @@ def make_row(settings: Settings, episode: str, has_video: bool, plan: Plan, laun
     """The episode's row (what the page and GET /api/episodes show). It holds no clock reading, so
     it changes only when something about the episode does; the page computes ages from
     `updated_at` and the server's `now` sent with every event."""
-    st = episode_status(settings.data_root, episode, settings.heartbeat_s)
+    st = unit_status(settings.data_root, Unit.episode(episode), settings.heartbeat_s)
     state = st["state"] or {}
     paths = EpisodePaths(settings.data_root, episode)
     # No state: never built here ("new"); a state file that cannot be read: "unknown" (and a warning).

@@ -35,6 +35,7 @@ from typing import Callable
 from ...base import clock
 from ...base.errors import FacepipeError
 from ...base.layout import EpisodePaths, step_targets
+from ...base.unit import Unit
 from ...runtime import procinfo, run_events
 from ...runtime.cancel import cancel
 from ...runtime.launch import snakemake_argv
@@ -111,7 +112,7 @@ class Launcher:
         self.stopping = False
 
     def registry(self, episode: str) -> Registry:
-        return Registry(self.settings.data_root, episode, self.settings.heartbeat_s)
+        return Registry(self.settings.data_root, Unit.episode(episode), self.settings.heartbeat_s)
 
     async def build(self, episode: str, step: str) -> Launch:
         """Start snakemake on `step`'s outputs of `episode`; RegistryBusy if a live run holds it."""
@@ -140,7 +141,7 @@ class Launcher:
 
     def _start(self, episode: str, step: str) -> Launch:
         paths = EpisodePaths(self.settings.data_root, episode)
-        before = PipelineState(self.settings.data_root, episode).read()[0] or {}
+        before = PipelineState(self.settings.data_root, Unit.episode(episode)).read()[0] or {}
         argv = self.argv(episode, step)
         paths.launch_log.parent.mkdir(parents=True, exist_ok=True)
         with open(paths.launch_log, "w", encoding="utf-8") as log:
@@ -167,9 +168,10 @@ class Launcher:
         s = self.settings
         if code < 0 and not launch.stopping:
             how = f"was killed by {signal.Signals(-code).name}"
-            if run_events.head_died(s.data_root, launch.episode, launch.proc.pid, how, s.heartbeat_s, str(launch.log)):
+            if run_events.head_died(s.data_root, Unit.episode(launch.episode), launch.proc.pid, how, s.heartbeat_s,
+                                    str(launch.log)):
                 return None, None
-        state = PipelineState(s.data_root, launch.episode).read()[0] or {}
+        state = PipelineState(s.data_root, Unit.episode(launch.episode)).read()[0] or {}
         if state.get("run_id") != launch.run_id_before:
             return None, None  # its run started, and settled the state itself
         if launch.stopping:
@@ -191,7 +193,8 @@ class Launcher:
         """Stop the episode's build as `facepipe cancel` does; a run this server is still starting
         (not registered yet) gets SIGINT on its process group."""
         try:
-            return await asyncio.to_thread(cancel, self.settings.data_root, episode, None, self.settings.heartbeat_s)
+            return await asyncio.to_thread(cancel, self.settings.data_root, Unit.episode(episode), None,
+                                           self.settings.heartbeat_s)
         except FacepipeError:
             launch = self.launches.get(episode)
             if launch is None or launch.returncode is not None:

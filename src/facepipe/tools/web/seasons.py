@@ -15,7 +15,8 @@ from pathlib import Path
 from ...base.errors import FacepipeError
 from ...base.layout import SEASONS, SeasonPaths
 from ...base.seasons import group
-from ...runtime.snapshot import episode_status
+from ...base.unit import Unit
+from ...runtime.snapshot import unit_status
 from .detail import still_url
 from .settings import Settings
 
@@ -54,7 +55,7 @@ def files_of(settings: Settings, season: str) -> tuple[Path, ...]:
 
 
 def make_row(settings: Settings, season: str, episodes: list[str]) -> dict:
-    status = episode_status(settings.data_root, season, settings.heartbeat_s, kind="season")
+    status = unit_status(settings.data_root, Unit.season(season), settings.heartbeat_s)
     state = status["state"] or {}
     cast = cast_of(settings, season)
     return {"season": season, "episodes": episodes, "status": state.get("status") or "new",
