@@ -67,7 +67,3 @@ def ordered(step_names) -> list[str]:
     """Step names in pipeline order (an episode's steps, then the season's)."""
     wanted = set(step_names)
     return [name for name in BY_NAME if name in wanted]
-
-
-def step_of_target(target: str) -> Step | None:
-    return next((s for s in STEPS if s.target == target), None)
