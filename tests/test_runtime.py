@@ -5,6 +5,7 @@ configuration defaults, and the layout's names."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from datetime import datetime, timedelta, timezone
 
@@ -13,12 +14,13 @@ import yaml
 
 from facepipe.base import config, layout
 from facepipe.base.errors import FacepipeError
-from facepipe.base.unit import Unit, registry_unit
+from facepipe.base.project import ROOT
+from facepipe.base.unit import KINDS, Unit, registry_unit
 from facepipe.runtime import messages, procinfo
 from facepipe.runtime.progress import PipelineState
 from facepipe.runtime.registry import (OTHER_HOST_STALE_HEARTBEATS, Registry, RegistryBusy, is_stale)
-from facepipe.runtime.steps import (BY_NAME, EPISODE_RULES, RULES, SEASON_STEP, STEPS, is_first_rule_of_step,
-                                   is_last_rule_of_step, kind_of_rule, rule_pct)
+from facepipe.runtime.steps import (BY_NAME, EPISODE_RULES, RULES, SEASON_STEP, STEPS, STEPS_OF_KIND,
+                                   is_first_rule_of_step, is_last_rule_of_step, kind_of_rule, rule_pct)
 
 
 def stamp(seconds_ago: float) -> str:
@@ -32,9 +34,21 @@ def test_bands_cover_zero_to_one_in_step_order():
     assert STEPS[0].band[0] == 0.0 and STEPS[-1].band[1] == 1.0
     for a, b in zip(STEPS, STEPS[1:]):
         assert a.band[1] == b.band[0] and a.index + 1 == b.index
-    assert EPISODE_RULES == ("detect_chunk", "detect", "track", "stills", "embed", "cluster")
-    assert RULES == EPISODE_RULES + ("season",) and kind_of_rule("season") == "season" == SEASON_STEP.name
-    assert kind_of_rule("embed") == "episode" and rule_pct("season", 0.5) == 0.5
+    assert RULES == EPISODE_RULES + tuple(rule for rule, _part in SEASON_STEP.rules)
+    assert kind_of_rule(SEASON_STEP.rules[0][0]) == "season" and rule_pct(SEASON_STEP.rules[0][0], 0.5) == 0.5
+    assert {kind_of_rule(rule) for rule in EPISODE_RULES} == {"episode"}
+
+
+def test_the_steps_name_the_workflow_s_rules_and_only_those():
+    """steps.py is the one list of the rules behind the steps: every job rule of workflow/rules/,
+    each once, each run by its scripts/{rule}.py through stage_job under that name."""
+    smk = "".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))
+    defined = re.findall(r"^rule (\w+):", smk, re.M)
+    assert sorted(RULES) == sorted(defined), f"runtime/steps.py names {RULES}, workflow/rules/ defines {defined}"
+    for rule in RULES:
+        script = ROOT / "scripts" / f"{rule}.py"
+        assert f'stage_job(snakemake, "{rule}"' in script.read_text(), f"{script}: not run as stage_job {rule!r}"
+    assert set(STEPS_OF_KIND) == set(KINDS), "every kind of unit has its steps, and only those"
 
 
 def test_pct_never_goes_down_along_the_pipeline_and_stays_in_each_step():
