@@ -1,4 +1,5 @@
-"""facepipe.stages.embed.dlib_resnet: dlib's face descriptor network in PyTorch, checked against dlib itself."""
+"""facepipe.stages.embed.dlib_resnet (dlib's face descriptor network in PyTorch) and dlib_weights (the reader of its
+file), checked against dlib itself."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ import pytest
 import torch
 
 from facepipe.base.errors import FacepipeError
-from facepipe.stages.embed.dlib_resnet import DlibResNet, default_weights, read_dlib_net
+from facepipe.stages.embed.dlib_resnet import DlibResNet
+from facepipe.stages.embed.dlib_weights import SHAPE_PREDICTOR_FILE, default_weights, models_file, read_dlib_net
 from helpers import SHARED
 
 dlib = pytest.importorskip("dlib")
 
 WEIGHTS = default_weights()
-SHAPE_PREDICTOR = WEIGHTS.parent / "shape_predictor_5_face_landmarks.dat"
+SHAPE_PREDICTOR = models_file(SHAPE_PREDICTOR_FILE)
 MIN_COSINE = 0.9999
 # Photo sets, and whether a photo without a detected face is taken whole (johns: face chips).
 SETS = {"lfw10": False, "johns": True}
@@ -59,7 +61,7 @@ def _private_cache(tmp_path_factory):
 @functools.cache
 def _net() -> DlibResNet:
     with _cache_home(_PRIVATE_CACHE["dir"]):
-        return DlibResNet()
+        return DlibResNet(device="cpu")
 
 
 def assert_same_descriptors(rgb_images, boxes) -> tuple[float, float]:
@@ -146,7 +148,7 @@ def _assert_one_line_error(excinfo, path: Path):
 def test_missing_weights(tmp_path):
     path = tmp_path / "nowhere.dat"
     with _cache_home(tmp_path / "cache"), pytest.raises(FacepipeError) as excinfo:
-        DlibResNet(path)
+        DlibResNet(path, device="cpu")
     assert "reinstall face-recognition-models" in _assert_one_line_error(excinfo, path)
 
 
@@ -163,7 +165,7 @@ def test_damaged_weights(tmp_path, damage):
     path = tmp_path / "damaged.dat"
     path.write_bytes(damaged)
     with _cache_home(tmp_path / "cache"), pytest.raises(FacepipeError) as excinfo:
-        DlibResNet(path)
+        DlibResNet(path, device="cpu")
     message = _assert_one_line_error(excinfo, path)
     assert "not dlib's face recognition network" in message and "reinstall face-recognition-models" in message
 
@@ -171,24 +173,25 @@ def test_damaged_weights(tmp_path, damage):
 def test_cache(tmp_path):
     chips = np.random.default_rng(1).integers(0, 256, (3, 150, 150, 3), dtype=np.uint8)
     with _cache_home(tmp_path / "cache"):
-        first = DlibResNet().descriptors(chips)
+        first = DlibResNet(device="cpu").descriptors(chips)
         cached = list((tmp_path / "cache" / "facepipe").glob("*.pt"))
         assert len(cached) == 1
+        assert list((tmp_path / "cache" / "facepipe").iterdir()) == cached  # published whole, no temp file left
         start = time.perf_counter()
-        net = DlibResNet()
+        net = DlibResNet(device="cpu")
         seconds = time.perf_counter() - start
         print(f"\nload from the cache: {seconds * 1000:.0f} ms")
         assert seconds < 1.0
         np.testing.assert_array_equal(net.descriptors(chips), first)
         # a damaged cache is replaced without a word
         cached[0].write_bytes(b"not a torch file")
-        np.testing.assert_array_equal(DlibResNet().descriptors(chips), first)
+        np.testing.assert_array_equal(DlibResNet(device="cpu").descriptors(chips), first)
         assert cached[0].stat().st_size > 1_000_000
     # a cache folder that cannot be made: no cache, no error
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     with _cache_home(blocker):
-        np.testing.assert_array_equal(DlibResNet().descriptors(chips), first)
+        np.testing.assert_array_equal(DlibResNet(device="cpu").descriptors(chips), first)
 
 
 def test_cuda_without_cuda(monkeypatch):
@@ -196,6 +199,20 @@ def test_cuda_without_cuda(monkeypatch):
     with pytest.raises(FacepipeError) as excinfo:
         DlibResNet(device="cuda")
     assert str(excinfo.value) == "embed.device is 'cuda' but no CUDA device is available; set embed.device: cpu"
+
+
+def test_face_recognition_models_missing_is_told_once_the_same_way(monkeypatch):
+    import importlib.util
+
+    from facepipe.stages.embed.embedders import DlibEmbedder, DlibNativeEmbedder
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    messages = set()
+    for make in (default_weights, lambda: DlibEmbedder("cpu"), DlibNativeEmbedder):
+        with pytest.raises(FacepipeError) as excinfo:
+            make()
+        messages.add(str(excinfo.value))
+    assert len(messages) == 1 and "pip install face-recognition-models" in messages.pop()
 
 
 def test_bad_chips():
@@ -214,7 +231,7 @@ def test_same_vectors_as_dlib_on_every_still_of_the_shared_videos(built_run):
     from helpers import paths
 
     with _cache_home(_PRIVATE_CACHE["dir"]):
-        mine, native = DlibEmbedder(), DlibNativeEmbedder()
+        mine, native = DlibEmbedder("cpu"), DlibNativeEmbedder()
     count, worst = 0, 1.0
     for ep in ("hamilton_clip", "walking_and_pause"):
         stills_dir = paths(built_run, ep).stills_dir

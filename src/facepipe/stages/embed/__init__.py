@@ -2,7 +2,8 @@
 
 Public API: embed_stills, uses_torch (stage.py); make_embedder, EMBEDDING_DIMS, SPACE
 (embedders.py), e.g. for embedding reference photos the same way. Inner: dlib_resnet.py (dlib's
-network in PyTorch, read from dlib's own weights file).
+network in PyTorch), dlib_weights.py (where face-recognition-models keeps dlib's files, the
+network's architecture and the reader of its weights file).
 """
 
 from .embedders import EMBEDDING_DIMS, SPACE, make_embedder

@@ -1,7 +1,8 @@
 """Face embedders: a face crop with its box and landmarks in, a fixed-length vector out.
 
 - `dlib` (the default): dlib's face descriptor network (128-d) computed by PyTorch
-  (dlib_resnet.py), from the very weights file face-recognition-models ships (read by facepipe),
+  (dlib_resnet.py), from the very weights file face-recognition-models ships (read by facepipe:
+  dlib_weights.py),
   batched, on embed.device. The face is aligned as dlib aligns it: its 5-point shape predictor and
   dlib.get_face_chip (150x150, padding 0.25).
 - `dlib-native`: the same network run by dlib's own C++ code (the wheel has no BLAS: about ten
@@ -15,7 +16,6 @@ measured threshold (SPACE).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +24,7 @@ import numpy as np
 
 from ...base.errors import FacepipeError
 from ...base.images import crop_with_margin
+from .dlib_weights import SHAPE_PREDICTOR_FILE, WEIGHTS_FILE, models_file
 
 FACENET_WEIGHTS_FILE = "20180402-114759-vggface2.pt"
 
@@ -35,18 +36,6 @@ class Embedder(Protocol):
     def embed(self, rgb_crop: np.ndarray, box: list[float], landmarks) -> np.ndarray: ...
 
 
-def _face_recognition_models_dir() -> Path:
-    # The package's __init__ imports pkg_resources (gone from modern setuptools): locate it
-    # without importing it.
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise FacepipeError(
-            "embed.embedder is 'dlib' but face-recognition-models is not installed; "
-            "run pip install face-recognition-models (or reinstall facepipe)"
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / "models"
-
-
 class _DlibAligned:
     """dlib's 5-point shape predictor on the face box: the landmarks dlib's network is fed by."""
 
@@ -56,8 +45,7 @@ class _DlibAligned:
         import dlib
 
         self._dlib = dlib
-        self.models = _face_recognition_models_dir()
-        self.shape_predictor = dlib.shape_predictor(str(self.models / "shape_predictor_5_face_landmarks.dat"))
+        self.shape_predictor = dlib.shape_predictor(str(models_file(SHAPE_PREDICTOR_FILE)))
 
     def shape(self, rgb_crop: np.ndarray, box):
         x1, y1, x2, y2 = (int(round(v)) for v in box)
@@ -71,7 +59,7 @@ class DlibNativeEmbedder(_DlibAligned):
 
     def __init__(self):
         super().__init__()
-        self.model = self._dlib.face_recognition_model_v1(str(self.models / "dlib_face_recognition_resnet_model_v1.dat"))
+        self.model = self._dlib.face_recognition_model_v1(str(models_file(WEIGHTS_FILE)))
 
     def embed(self, rgb_crop: np.ndarray, box, landmarks) -> np.ndarray:
         return np.asarray(self.model.compute_face_descriptor(rgb_crop, self.shape(rgb_crop, box)), dtype=np.float32)
@@ -82,12 +70,13 @@ class DlibEmbedder(_DlibAligned):
 
     name = "dlib"
 
-    def __init__(self, device: str = "cpu"):
+    def __init__(self, device: str):
         super().__init__()
-        from .dlib_resnet import CHIP_SIZE, DlibResNet
+        from .dlib_resnet import DlibResNet
+        from .dlib_weights import CHIP_SIZE
 
         self.size = CHIP_SIZE
-        self.net = DlibResNet(self.models / "dlib_face_recognition_resnet_model_v1.dat", device=device)
+        self.net = DlibResNet(models_file(WEIGHTS_FILE), device=device)
 
     def chip(self, rgb_crop: np.ndarray, box) -> np.ndarray:
         """The 150x150 aligned chip dlib's compute_face_descriptor would feed its network."""
@@ -131,10 +120,15 @@ class FacenetEmbedder:
     SIZE = 160
     MARGIN = 0.1
 
-    def __init__(self, weights: str | None = None, device: str = "cpu"):
-        path = find_facenet_weights(weights)
+    def __init__(self, weights: str | None, device: str):
+        """weights: embed.facenet_weights (None: looked up, facenet_weight_candidates); device: embed.device."""
         import torch
         from facenet_pytorch import InceptionResnetV1
+
+        from .dlib_resnet import torch_device
+
+        torch_device(device)  # a CUDA device named that is not there: one line, before the weights are sought
+        path = find_facenet_weights(weights)
 
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -171,9 +165,9 @@ SPACE = {"dlib": "dlib", "dlib-native": "dlib", "facenet": "facenet"}
 
 def make_embedder(cfg: dict) -> Embedder:
     if cfg["embedder"] == "dlib":
-        return DlibEmbedder(cfg.get("device", "cpu"))
+        return DlibEmbedder(cfg["device"])
     if cfg["embedder"] == "dlib-native":
         return DlibNativeEmbedder()
     if cfg["embedder"] == "facenet":
-        return FacenetEmbedder(cfg.get("facenet_weights"), cfg.get("device", "cpu"))
+        return FacenetEmbedder(cfg["facenet_weights"], cfg["device"])
     raise FacepipeError(f"embed.embedder {cfg['embedder']!r} is unknown; use 'dlib', 'dlib-native' or 'facenet'")
