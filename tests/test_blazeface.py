@@ -131,6 +131,7 @@ def test_tiles_cover_the_frame_with_overlap():
     assert all(b - a <= 384 - 150 for a, b in itertools.pairwise(xs))
 
 
+@pytest.mark.media
 def test_face_dicts_have_mtcnn_shape():
     image = rgb(LFW[0])
     for name in ("short", "full"):
@@ -148,6 +149,7 @@ def test_face_dicts_have_mtcnn_shape():
         assert max(le[1], re[1]) < nose[1] < min(ml[1], mr[1])
 
 
+@pytest.mark.media
 @pytest.mark.parametrize("model", ["full", "short"])
 def test_lfw_faces_found_with_landmarks_near_mtcnn(mtcnn, model):
     # measured: 10/10 found; IoU mean 0.89 / 0.88 (full / short), min 0.82 / 0.75;
@@ -161,6 +163,7 @@ def test_lfw_faces_found_with_landmarks_near_mtcnn(mtcnn, model):
     assert errs.mean() <= 0.13 and errs.max() <= 0.20
 
 
+@pytest.mark.media
 def test_johns_close_crops(mtcnn):
     """150x150 crops the face fills: short-range finds them all; full-range, made for smaller
     faces, finds about half (so facepipe keeps a whole-frame short pass or the pyramid)."""
@@ -175,6 +178,7 @@ def test_johns_close_crops(mtcnn):
     assert np.mean([f is not None and iou(box, f["box"]) >= 0.5 for box, _, f in full]) >= 0.45
 
 
+@pytest.mark.media
 @pytest.mark.parametrize("name,tiling,floor_recall,floor_iou", [
     ("full", None, 0.8, 0.62),  # measured: 10/12 at IoU >= 0.5, mean IoU 0.68
     ("full", "tiles", 0.9, 0.80),  # 12/12, 0.85
@@ -194,6 +198,7 @@ def test_hamilton_faces_found(mtcnn, hamilton_frames, name, tiling, floor_recall
     assert np.mean(ious) >= floor_iou
 
 
+@pytest.mark.media
 def test_tiling_finds_small_faces_on_a_big_frame():
     """An lfw10 face shrunk to about 45 px high on a grey 1280x720 frame: too small for one
     whole-frame pass (about 7 px at the model's input), found by tiles and by the pyramid."""

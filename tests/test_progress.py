@@ -13,8 +13,8 @@ import time
 
 from facepipe.base.unit import Unit
 from facepipe.runtime.registry import Registry
-from helpers import (BIN, SHARED_VIDEOS, facepipe, jobs, paths, read_json, snakemake, start_snakemake, videos_with,
-                     wait_for, write_config)
+from helpers import (BIN, SHARED_VIDEOS, facepipe, jobs, need_media, paths, read_json, snakemake, start_snakemake,
+                     videos_with, wait_for, write_config)
 from progress_sampler import StateSampler
 
 BANDS = {"Detect": (0.0, 0.5), "Track": (0.5, 0.7), "Stills": (0.7, 0.75), "Cluster": (0.75, 1.0)}
@@ -102,6 +102,7 @@ def test_a_second_process_finds_the_live_run_and_follows_it_to_the_end(tmp_path)
 
 
 def test_corrupted_video_ends_in_error_naming_the_file_then_succeeds_once_replaced(tmp_path):
+    need_media()  # the replacement is a shared video
     videos = tmp_path / "videos"
     videos.mkdir()
     bad = videos / "Show_S01_E01.mp4"

@@ -129,6 +129,7 @@ def test_the_snakemake_report_holds_the_sheets_and_the_chart(season_run, tmp_pat
 
 # --- errors --------------------------------------------------------------------------------------
 
+@pytest.mark.media
 def test_a_failed_episode_blocks_its_season_until_repaired_or_excluded(tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -151,6 +152,7 @@ def test_a_failed_episode_blocks_its_season_until_repaired_or_excluded(tmp_path)
 
 # --- the Hamilton clip in two episodes, named ----------------------------------------------------
 
+@pytest.mark.media
 def test_the_hamilton_clip_in_two_episodes_links_and_names_who_is_in_both(tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()

@@ -30,7 +30,7 @@ from facepipe.runtime.steps import STEPS  # noqa: E402
 from facepipe.tools.web.app import create_app  # noqa: E402
 from facepipe.tools.web.board import Plan, chips  # noqa: E402
 from facepipe.tools.web.settings import Settings, checked_token, is_loopback  # noqa: E402
-from helpers import REPO, SHARED_VIDEOS, wait_for  # noqa: E402
+from helpers import REPO, SHARED_VIDEOS, need_media, wait_for  # noqa: E402
 
 BASE = "http://127.0.0.1:8765"
 ORIGIN = {"Origin": BASE}
@@ -41,6 +41,7 @@ def stand_in(root: Path) -> dict:
     """A site: videos Ep_1 (hamilton) and Ep_3 (the gif); Ep_1 with a still, a contact sheet and
     its manifest (which also lists a link leading out, and a name with `..`); Ep_2 (no video) with
     a half-written state and a garbage registry; a secret file outside the data root."""
+    need_media()
     videos = root / "videos"
     videos.mkdir()
     (videos / "Ep_1.mp4").symlink_to(SHARED_VIDEOS / "hamilton_clip.mp4")
