@@ -27,12 +27,13 @@ from facepipe.tools.testmedia import make_crowded_video
 
 CHILD = """
 import json, sys, time
+from facepipe.base.config import defaults
 from facepipe.stages.embed import embed_stills
 t0 = time.perf_counter()
 seen = []
 def progress(done, total, message):
     seen.append((time.perf_counter() - t0, done))
-n = embed_stills(sys.argv[1], sys.argv[2], {"embedder": sys.argv[3], "device": "cpu"}, progress, workers=2)
+n = embed_stills(sys.argv[1], sys.argv[2], {**defaults()["embed"], "embedder": sys.argv[3]}, progress, workers=2)
 elapsed = time.perf_counter() - t0
 first = next((t, d) for t, d in seen if d > 0)  # the first batch back: the workers are up
 print(json.dumps({"stills": n, "seconds": elapsed, "start": first[0],

@@ -17,8 +17,9 @@ from benchlib import OUT, machine, make_video
 
 CHILD = """
 import resource, sys
+from facepipe.base.config import defaults
 from facepipe.stages.detect import detect_frames
-cfg = dict(backend="facenet", device="cpu", fps=0.5, min_face_px=40, min_score=0.9)
+cfg = {**defaults()["detect"], "fps": 0.5}
 facts = detect_frames(sys.argv[1], sys.argv[2], cfg)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, facts["frame_count"])
 """

@@ -56,7 +56,7 @@ NAME_GRID = {
                                                      (0.14, 0.01), (0.15, 0.01))],
     "facenet": [(round(0.30 + 0.05 * k, 2), None) for k in range(5)],
 }
-CLUSTER_CFG = {"min_track_detections": 2, "min_quality": 0.2}
+CLUSTER_CFG = defaults()["cluster"]  # the schema's; each sweep sets method and threshold
 
 
 def build_slideshows(work: Path) -> Path:
@@ -138,7 +138,7 @@ def name_distances(data: dict, work: Path, embedder: str, method: str, threshold
             refs_dir, held_out = slideshow_references(work, name, tracks, labels)
         else:
             refs_dir, held_out = HAMILTON_REFERENCES, set()
-        refs = load_references(refs_dir, {"embedder": embedder, "device": "cpu"}, defaults()["stills"]["margin"])
+        refs = load_references(refs_dir, {**defaults()["embed"], "embedder": embedder}, defaults()["stills"]["margin"])
         person_of = {tid: person for person, tid in labelled_items(labels, tracks) if tid is not None}
         result = cluster_tracks(tracks, emb, {**CLUSTER_CFG, "method": method, "threshold": threshold})
         clusters, people = [], []

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from facepipe.base.config import defaults
 from facepipe.base.errors import FacepipeError
 from facepipe.stages.cluster import METHODS, cluster_tracks, load_embeddings, load_references
 from facepipe.stages.cluster.grouping import cannot_link
@@ -19,6 +20,7 @@ from facepipe.tools.slideshow import labelled_photos
 from helpers import SHARED, copy_workdir, facepipe, jobs, paths, snakemake, videos_with, write_config
 
 SETS = ("lfw10", "johns")
+DEFAULTS = defaults()  # the schema's settings
 REFERENCES = SHARED / "faces" / "reference"
 
 # Who is where in hamilton_clip.mp4, checked by eye on the stills of every track.
@@ -102,14 +104,16 @@ def test_untrusted_tracks_are_left_unassigned_by_both_methods(slideshows, method
     tracks, emb = read(work, "lfw10", "tracks"), load_embeddings(paths(work, "lfw10").embeddings)
     best = {tr["track_id"]: float(emb["quality"][emb["track_ids"] == tr["track_id"]].max()) for tr in tracks["tracks"]}
     cut = float(np.median(list(best.values())))
-    result = cluster_tracks(tracks, emb, {"method": method, "min_track_detections": 2, "min_quality": cut})
+    result = cluster_tracks(tracks, emb, {**DEFAULTS["cluster"], "method": method, "min_track_detections": 2,
+                                          "min_quality": cut})
     expected = {tr["track_id"] for tr in tracks["tracks"] if best[tr["track_id"]] < cut or len(tr["detections"]) < 2}
     clustered = {t for c in result["clusters"] for t in c["track_ids"]}
     assert 0 < len(expected) < len(best)
     assert set(result["unassigned_track_ids"]) == expected
     assert clustered == set(best) - expected
     longest = max(len(tr["detections"]) for tr in tracks["tracks"])
-    none = cluster_tracks(tracks, emb, {"method": method, "min_track_detections": longest + 1, "min_quality": 0})
+    none = cluster_tracks(tracks, emb, {**DEFAULTS["cluster"], "method": method, "min_track_detections": longest + 1,
+                                        "min_quality": 0})
     assert none["clusters"] == [] and set(none["unassigned_track_ids"]) == set(best)
 
 
@@ -118,8 +122,8 @@ def test_tracks_sharing_a_frame_never_share_a_cluster_in_either_method(hamilton_
     tracks = read(hamilton_named, "hamilton_clip", "tracks")
     emb = load_embeddings(paths(hamilton_named, "hamilton_clip").embeddings)
     # so loose a threshold that, without the rule, every track would join one cluster
-    result = cluster_tracks(tracks, emb, {"method": method, "threshold": 1.9, "min_track_detections": 1,
-                                          "min_quality": 0})
+    result = cluster_tracks(tracks, emb, {**DEFAULTS["cluster"], "method": method, "threshold": 1.9,
+                                          "min_track_detections": 1, "min_quality": 0})
     forbidden = cannot_link(tracks["tracks"])
     index = {tr["track_id"]: k for k, tr in enumerate(tracks["tracks"])}
     assert forbidden.any()
@@ -197,12 +201,12 @@ def test_a_reference_photo_without_a_face_is_skipped_with_a_warning(tmp_path):
     blank = refs / "nobody.jpg"
     cv2.imwrite(str(blank), np.full((200, 200, 3), 127, np.uint8))
     warnings: list[str] = []
-    found = load_references(refs, {"embedder": "dlib"}, 0.4, warn=warnings.append)
+    found = load_references(refs, DEFAULTS["embed"], DEFAULTS["stills"]["margin"], warn=warnings.append)
     assert list(found) == ["obama"]
     assert len(warnings) == 1 and str(blank) in warnings[0] and "no face found" in warnings[0]
     (refs / "obama" / "a.jpg").unlink()
     with pytest.raises(FacepipeError, match="no face found in any reference photo"):
-        load_references(refs, {"embedder": "dlib"}, 0.4, warn=warnings.append)
+        load_references(refs, DEFAULTS["embed"], DEFAULTS["stills"]["margin"], warn=warnings.append)
 
 
 def test_numbered_photos_of_different_people_are_kept_apart_and_of_one_person_joined(tmp_path):
@@ -215,7 +219,7 @@ def test_numbered_photos_of_different_people_are_kept_apart_and_of_one_person_jo
     for name in ("obama.jpg", "obama2.jpg"):
         (refs / name).symlink_to(REFERENCES / name)
     warnings, report = [], {}
-    found = load_references(refs, {"embedder": "dlib"}, 0.4, warn=warnings.append, report=report)
+    found = load_references(refs, DEFAULTS["embed"], DEFAULTS["stills"]["margin"], warn=warnings.append, report=report)
     assert sorted(found) == [f"id{k:02d}" for k in range(len(people))] + ["obama"]
     assert len(found["obama"]) == 2 and report["photos"]["obama"] == ["obama.jpg", "obama2.jpg"]
     assert [g["name"] for g in report["kept_apart"]] == ["id"] and len(report["kept_apart"][0]["files"]) == 10

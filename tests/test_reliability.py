@@ -221,6 +221,7 @@ def test_rotation_metadata_is_applied_so_faces_are_found_upright(tmp_path):
     ({"detect": {"fps": -1}}, "config key detect.fps: -1 is less than or equal to the minimum of 0"),
     ({"embed": {"embedder": "arcface"}}, "config key embed.embedder: 'arcface' is not one of"),
     ({"detect": {"backend": "yolo"}}, "config key detect.backend: 'yolo' is not one of"),
+    ({"embed": {"device": "mps"}}, "config key embed.device: 'mps' does not match"),
     ({"colour": "blue"}, "unknown config key colour"),
 ])
 def test_bad_config_is_refused_before_any_job_naming_the_key(tmp_path, section, key_named):

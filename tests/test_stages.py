@@ -8,18 +8,21 @@ import numpy as np
 import pytest
 
 from facepipe.base import layout
+from facepipe.base.config import defaults, problem
 from facepipe.base.episodes import discover
 from facepipe.base.errors import FacepipeError
 from facepipe.base.video import FrameReader, expected_samples, is_sampled, probe
 from facepipe.stages.cluster.grouping import agglomerate, cannot_link
-from facepipe.stages.detect import detect_frames
+from facepipe.stages.detect import detect_frames, make_detector
+from facepipe.stages.embed import make_embedder
 from facepipe.stages.embed.embedders import FACENET_WEIGHTS_FILE, FacenetEmbedder
 from facepipe.stages.track import iou_matrix, link
 from facepipe.tools.evaluate import bcubed, weighted_purity
 from helpers import SHARED_VIDEOS, ffmpeg, truncated_copy
 
-TRACK_CFG = {"iou_min": 0.2, "max_gap_s": 1.0, "min_detections": 1, "cut_threshold": 0.28}
-DETECT_CFG = {"backend": "facenet", "device": "cpu", "fps": 4, "min_face_px": 40, "min_score": 0.9}
+# The schema's settings (config/config.schema.yaml), read once; tracks of one detection kept here.
+TRACK_CFG = {**defaults()["track"], "min_detections": 1}
+DETECT_CFG = defaults()["detect"]
 
 
 def test_sampling_is_the_same_for_any_chunking():
@@ -61,16 +64,17 @@ def test_opencv_cascade_finds_the_faces_facenet_pytorch_finds(tmp_path):
 def test_auto_cascade_is_facepipes_where_the_frame_is_shrunk():
     from facepipe.stages.detect.detector import FacenetDetector
 
-    assert FacenetDetector("cpu", 0.5, cascade="auto").opencv_cascade is not None
-    assert FacenetDetector("cpu", 1.0, cascade="auto").opencv_cascade is None  # 360p: facenet-pytorch's
-    assert FacenetDetector("cpu", 1.0, cascade="opencv").opencv_cascade is not None
-    assert FacenetDetector("cpu", 0.5, cascade="facenet").opencv_cascade is None
+    min_score = DETECT_CFG["min_score"]
+    assert FacenetDetector("cpu", 0.5, min_score, "auto").opencv_cascade is not None
+    assert FacenetDetector("cpu", 1.0, min_score, "auto").opencv_cascade is None  # 360p: facenet-pytorch's
+    assert FacenetDetector("cpu", 1.0, min_score, "opencv").opencv_cascade is not None
+    assert FacenetDetector("cpu", 0.5, min_score, "facenet").opencv_cascade is None
 
 
 def test_the_frame_shrink_follows_the_source_and_keeps_720p_as_it_was():
     from facepipe.stages.detect.detector import source_scale
 
-    assert source_scale(40, 1280, 720) == 0.5  # 720p: as before
+    assert source_scale(40, 1280, 720) == 0.5  # 720p at 40 px: half size, the shrink of every video once
     assert source_scale(40, 720, 1280) == 0.5  # portrait: the short side counts
     assert source_scale(40, 1920, 1080) == pytest.approx(1 / 3)
     assert source_scale(40, 640, 360) == source_scale(40, 480, 270) == 1.0  # never below 20 px
@@ -90,10 +94,8 @@ def test_small_videos_keep_every_face_mtcnn_finds_at_native_resolution(low_res_c
     import cv2
     from facenet_pytorch import MTCNN
 
-    from facepipe.base.config import defaults
-
     reference_mtcnn = MTCNN(keep_all=True, min_face_size=20)  # facenet-pytorch's own defaults
-    cfg = defaults()["detect"]
+    cfg = DETECT_CFG
     for video in low_res_clips:
         detect_frames(video, tmp_path / "d.jsonl", cfg, workers=2)
         found = {x["frame"]: [f["box"] for f in x["faces"]]
@@ -189,7 +191,7 @@ def test_truncated_video_with_its_index_first_keeps_the_decoded_part(tmp_path):
 def test_facenet_without_weights_says_where_to_put_them(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(FacepipeError) as err:
-        FacenetEmbedder(None)
+        FacenetEmbedder(None, "cpu")
     msg = str(err.value)
     assert FACENET_WEIGHTS_FILE in msg and str(tmp_path) in msg and "embed.facenet_weights" in msg
     assert "\n" not in msg
@@ -199,4 +201,24 @@ def test_facenet_with_a_damaged_weights_file_is_refused_clearly(tmp_path):
     bad = tmp_path / FACENET_WEIGHTS_FILE
     bad.write_bytes(b"\x00" * 100)
     with pytest.raises(FacepipeError, match="not a readable facenet weights file"):
-        FacenetEmbedder(str(bad))
+        FacenetEmbedder(str(bad), "cpu")
+
+
+@pytest.mark.parametrize("section", ["detect", "embed"])
+def test_a_device_facepipe_cannot_use_is_refused_by_the_schema(section):
+    wrong = problem({section: {"device": "mps"}})
+    assert wrong.startswith(f"config key {section}.device: 'mps' does not match") and "\n" not in wrong
+    assert problem({section: {"device": "cuda:1"}}) is None and problem({section: {"device": "cpu"}}) is None
+
+
+def test_cuda_without_a_cuda_device_fails_in_one_line_naming_the_key(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(FacepipeError) as err:
+        make_detector({**DETECT_CFG, "device": "cuda"}, 1280, 720)
+    assert str(err.value) == "detect.device is 'cuda' but no CUDA device is available; set detect.device: cpu"
+    for embedder in ("dlib", "facenet"):
+        with pytest.raises(FacepipeError) as err:
+            make_embedder({**defaults()["embed"], "embedder": embedder, "device": "cuda:0"})
+        assert str(err.value) == "embed.device is 'cuda:0' but no CUDA device is available; set embed.device: cpu"

@@ -20,11 +20,15 @@ import cv2
 import numpy as np
 
 from ..base import atomic, layout
+from ..base.config import defaults
 from ..base.images import face_crop
 from ..base.video import FrameReader, frame_times, probe
 from ..base.workers import ordered_map
 
 MANIFEST = Path(layout.STILLS_MANIFEST).name
+# The detection score's part of the quality: 0 at the default detect.min_score, 1 at a score of 1.
+SCORE_FLOOR = defaults()["detect"]["min_score"]
+SCORE_SPAN = round(1.0 - SCORE_FLOOR, 6)  # 0.1, not 1.0 - 0.9's 0.09999999999999998
 
 
 def frontal_score(landmarks) -> float:
@@ -52,7 +56,7 @@ def quality(frame_bgr: np.ndarray, det: dict) -> float:
         return 0.0
     gray = cv2.cvtColor(frame_bgr[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY)
     size = min(1.0, (y2 - y1) / 120.0)
-    score = float(np.clip((det["score"] - 0.9) / 0.1, 0.0, 1.0))
+    score = float(np.clip((det["score"] - SCORE_FLOOR) / SCORE_SPAN, 0.0, 1.0))
     return round(0.3 * size + 0.3 * sharpness(gray) + 0.1 * score + 0.3 * frontal_score(det.get("landmarks")), 4)
 
 

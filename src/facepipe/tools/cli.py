@@ -225,7 +225,9 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="a live web dashboard of the episodes, with buttons to build them")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
-    s.add_argument("--port", type=port_number, help="port to listen on (default 8765; 0: any free port)")
+    from .web.settings import DEFAULT_PORT  # the port's one home (no config setting): no starlette needed
+
+    s.add_argument("--port", type=port_number, help=f"port to listen on (default {DEFAULT_PORT}; 0: any free port)")
     s.add_argument("--token", default=os.environ.get("FACEPIPE_WEB_TOKEN"),
                    help="secret every request must carry (required off the loopback; 'auto': a random one, printed)")
     common(s, videos=True)

@@ -132,10 +132,10 @@ def track_screen_time(track: dict, sample_fps: float | None) -> float:
 
 def cluster_tracks(tracks: dict, embeddings: dict, cfg: dict) -> dict:
     embedder = str(embeddings["embedder"])
-    method = cfg.get("method") or "agglomerative"
+    method = cfg["method"]
     if method not in METHODS:
         raise FacepipeError(f"cluster.method {method!r} is unknown; use one of {', '.join(METHODS)}")
-    threshold = cfg.get("threshold") or DEFAULT_THRESHOLDS[method][SPACE[embedder]]
+    threshold = cfg["threshold"] or DEFAULT_THRESHOLDS[method][SPACE[embedder]]
     still_tids = np.asarray(embeddings["track_ids"])
     quality = np.asarray(embeddings["quality"])
     all_tracks = tracks["tracks"]

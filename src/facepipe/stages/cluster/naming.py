@@ -7,9 +7,11 @@ faces agree: photos that this rule would put under one name are kept apart when 
 distance between them is above SAME_PERSON_MEDIAN (`id00.jpg` ... `id12.jpg`, thirteen people,
 are thirteen references named by their full file names, not one "id"). Every name's photos, and
 every group kept apart, are listed in the result's "references" and the job's log, so nothing is
-merged or split without saying so. Each photo's largest face is found with the same MTCNN as
-Detect, cropped as Stills crops (with stills.margin), and embedded with the episode's embedder;
-every photo stays a reference of its own. The distance between a cluster and a person is the smallest cosine distance
+merged or split without saying so. Each photo's largest face is found by facenet-pytorch's MTCNN
+with its own cascade, on embed.device, as on a 720p frame at the default detect.min_face_px and
+detect.min_score, whatever the episode's detect settings (detect.photo_detector); it is cropped as
+Stills crops (with stills.margin) and embedded with the episode's embedder; every photo stays a
+reference of its own. The distance between a cluster and a person is the smallest cosine distance
 between any still of the cluster and any photo of the person: one still that matches one photo
 (a face turned the same way) is the evidence. Clusters are named in two passes:
 
@@ -138,13 +140,13 @@ def load_references(
     `report`, if given, receives "photos" (name -> its photo files) and "kept_apart" (the groups a
     trailing number would have merged, kept apart because their faces differ).
     """
-    from ..detect import FacenetDetector
+    from ..detect import photo_detector
     from ..embed import make_embedder
 
     warn = warn or (lambda line: print(line, file=sys.stderr))
     folder = Path(folder)
     photos = reference_photos(folder)
-    detector = FacenetDetector(embed_cfg.get("device", "cpu"))
+    detector = photo_detector(embed_cfg["device"])
     embedder = make_embedder(embed_cfg)
     report = {} if report is None else report
     named = []

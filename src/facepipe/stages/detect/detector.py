@@ -8,8 +8,9 @@ always in its own process, since TensorFlow and torch in one process can crash) 
 The frame shrink depends on the source (`source_scale`): a face at least `detect.min_face_px` high
 on a 720p frame is kept on any source, so the smallest face sought scales with the frame's short
 side, but never below the 20 px MTCNN finds at native size. A frame is shrunk so that this
-smallest face just meets the detector's 20 px minimum: on 720p with 40 px, half size, as before;
-on 1080p a third; on 360p and smaller, not at all.
+smallest face just meets the detector's 20 px minimum: on 720p with 40 px, half size (the shrink
+every video had before it followed the source, and the one reference photos keep); on 1080p a
+third; on 360p and smaller, not at all.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from ...base.errors import FacepipeError
 
 MTCNN_MIN_FACE = 20  # smallest face MTCNN's first network finds, in pixels
 REFERENCE_SHORT_SIDE = 720  # detect.min_face_px is a face height on a frame this high (720p)
-# Reference photos (cluster.references) are detected as a 720p frame at the default min_face_px.
-PHOTO_SCALE = 0.5
 # Stage thresholds of facenet-pytorch's MTCNN (its defaults: 0.6, 0.7, 0.7). A first stage at 0.7
 # hands fewer candidate boxes to the later networks: about 12 % faster at the same recall of
 # faces over 40 px (bench/detect_throughput.py). 0.8 gains 3 % more but drops recall to 0.971.
@@ -86,11 +85,11 @@ class Downscaling:
 
 
 class FacenetDetector(Downscaling):
-    def __init__(self, device: str = "cpu", scale: float = PHOTO_SCALE, min_score: float = 0.9,
-                 cascade: str = "facenet"):
-        """cascade: `facenet` (facenet-pytorch's steps on the shrunk frame), `opencv` (facepipe's
-        own: P-Net on the shrunk frame, R-Net and O-Net on crops of the full frame; CPU only) or
-        `auto` (facepipe's when the frame is shrunk, facenet-pytorch's when it is not)."""
+    def __init__(self, device: str, scale: float, min_score: float, cascade: str):
+        """device, min_score, cascade: as detect.device, detect.min_score and detect.cascade; scale:
+        source_scale. cascade: `facenet` (facenet-pytorch's steps on the shrunk frame), `opencv`
+        (facepipe's own: P-Net on the shrunk frame, R-Net and O-Net on crops of the full frame; CPU
+        only) or `auto` (facepipe's when the frame is shrunk, facenet-pytorch's when it is not)."""
         super().__init__(scale)
         import torch
         from facenet_pytorch import MTCNN
@@ -121,7 +120,7 @@ class FacenetDetector(Downscaling):
 
     def detect_shrunk(self, small: np.ndarray) -> list[dict]:
         """Faces, in source-frame pixels, on a frame already passed through shrink() (facenet-pytorch's
-        own cascade: the default, and always on a GPU)."""
+        own cascade: detect.cascade facenet, auto on a frame not shrunk, and always on a GPU)."""
         boxes, scores, marks = self.model.detect(small, landmarks=True)
         return _faces(boxes, scores, marks, self.scale, self.min_score)
 
@@ -131,7 +130,7 @@ class TensorflowMTCNNDetector(Downscaling):
 
     _ORDER = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
-    def __init__(self, scale: float, min_score: float = 0.9):
+    def __init__(self, scale: float, min_score: float):
         super().__init__(scale)
         try:
             from mtcnn import MTCNN
@@ -174,12 +173,23 @@ def make_detector(cfg: dict, width: int, height: int) -> FaceDetector:
     height (`mtcnn` runs in its own process: frames.detect_frames hands it to mtcnn_worker)."""
     scale = source_scale(cfg["min_face_px"], width, height)
     if cfg["backend"] == "facenet":
-        return FacenetDetector(cfg.get("device", "cpu"), scale, cfg["min_score"], cfg.get("cascade", "auto"))
+        return FacenetDetector(cfg["device"], scale, cfg["min_score"], cfg["cascade"])
     if cfg["backend"] == "blazeface":
-        if str(cfg.get("device", "cpu")) != "cpu":
+        if str(cfg["device"]) != "cpu":
             raise FacepipeError(f"detect.backend blazeface runs on the CPU only; set detect.device: cpu "
                                 f"(or detect.backend: facenet for {cfg['device']})")
         return BlazeFaceBackend(scale, cfg["min_score"])
     raise FacepipeError(f"detect.backend {cfg['backend']!r} is unknown; use 'facenet', 'blazeface' or 'mtcnn'")
+
+
+def photo_detector(device: str) -> FacenetDetector:
+    """The detector of reference photos (cluster.references), whatever the episode's detect settings:
+    facenet-pytorch's MTCNN with its own cascade on `device`, a photo shrunk as a 720p frame is at the
+    schema's default detect.min_face_px, faces kept from the default detect.min_score."""
+    from ...base.config import defaults
+
+    detect = defaults()["detect"]
+    scale = source_scale(detect["min_face_px"], REFERENCE_SHORT_SIDE, REFERENCE_SHORT_SIDE)
+    return FacenetDetector(device, scale, detect["min_score"], "facenet")
 
 
