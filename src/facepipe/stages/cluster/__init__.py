@@ -1,16 +1,16 @@
 """Cluster: tracks grouped into identities (grouping.py), named from reference photos
 (naming.py), shown on a contact sheet (contact_sheet.py).
 
-Public API: cluster_tracks, load_embeddings, write_clusters, unit, agglomerate, cannot_link,
+Public API: cluster_tracks, load_embeddings, write_clusters, l2_normalise, agglomerate, cannot_link,
 track_vectors, track_screen_time, DEFAULT_THRESHOLDS, METHODS; load_references, name_clusters,
 name_groups, group_distances, reference_photos; render_contact_sheet.
 """
 
 from .contact_sheet import render as render_contact_sheet
 from .grouping import (DEFAULT_THRESHOLDS, METHODS, agglomerate, cannot_link, cluster_tracks, load_embeddings,
-                       track_screen_time, track_vectors, unit, write_clusters)
+                       l2_normalise, track_screen_time, track_vectors, write_clusters)
 from .naming import group_distances, load_references, name_clusters, name_groups, reference_photos
 
 __all__ = ["render_contact_sheet", "DEFAULT_THRESHOLDS", "METHODS", "agglomerate",
-           "cannot_link", "cluster_tracks", "load_embeddings", "track_screen_time", "track_vectors", "unit",
+           "cannot_link", "cluster_tracks", "load_embeddings", "track_screen_time", "track_vectors", "l2_normalise",
            "write_clusters", "group_distances", "load_references", "name_clusters", "name_groups", "reference_photos"]

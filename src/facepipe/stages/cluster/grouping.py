@@ -33,14 +33,15 @@ DEFAULT_THRESHOLDS = {
 }
 
 
-def unit(v: np.ndarray) -> np.ndarray:
+def l2_normalise(v: np.ndarray) -> np.ndarray:
+    """Each vector (the last axis) scaled to length 1 (a zero vector stays zero)."""
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     return v / np.maximum(n, 1e-12)
 
 
 def track_vectors(vectors: np.ndarray, still_track_ids: np.ndarray, track_ids: list[int]) -> np.ndarray:
-    vecs = unit(vectors.astype(np.float64))
-    return unit(np.stack([vecs[still_track_ids == t].mean(axis=0) for t in track_ids]))
+    vecs = l2_normalise(vectors.astype(np.float64))
+    return l2_normalise(np.stack([vecs[still_track_ids == t].mean(axis=0) for t in track_ids]))
 
 
 def cannot_link(tracks: list[dict]) -> np.ndarray:

@@ -41,7 +41,7 @@ from ...base.errors import FacepipeError
 from ...base.images import face_crop
 from ...base.media import is_photo
 from ..embed import SPACE
-from .grouping import unit
+from .grouping import l2_normalise
 
 # Cosine distances (cluster to person, as above), per embedder, measured with dlib on the default
 # runs of lfw10 and johns (each person's first photo the reference, its track held out) and of
@@ -155,7 +155,7 @@ def load_references(
         if vec is None:
             warn(f"facepipe: {photo}: no face found, reference skipped; use a photo where the face is clear")
             continue
-        named.append((name, photo, unit(vec.astype(np.float64))))
+        named.append((name, photo, l2_normalise(vec.astype(np.float64))))
     if not named:
         raise FacepipeError(f"{folder}: no face found in any reference photo; use photos where the face is clear")
     vectors: dict[str, list[np.ndarray]] = {}
@@ -181,7 +181,7 @@ def group_distances(groups: list[np.ndarray], references: dict[str, np.ndarray])
 def cluster_distances(result: dict, embeddings: dict,
                       references: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
     """Sorted names, and per cluster x name the smallest distance between its stills and their photos."""
-    vectors = unit(np.asarray(embeddings["vectors"], dtype=np.float64))
+    vectors = l2_normalise(np.asarray(embeddings["vectors"], dtype=np.float64))
     still_tids = np.asarray(embeddings["track_ids"])
     return group_distances([vectors[np.isin(still_tids, c["track_ids"])] for c in result["clusters"]], references)
 

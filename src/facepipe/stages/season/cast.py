@@ -18,7 +18,7 @@ import numpy as np
 
 from ...base.errors import FacepipeError
 from ...base.layout import EpisodePaths
-from ..cluster import cannot_link, group_distances, load_embeddings, name_groups, track_vectors, unit
+from ..cluster import cannot_link, group_distances, l2_normalise, load_embeddings, name_groups, track_vectors
 from ..embed import SPACE
 from ..stills import read_manifest
 from .linking import link
@@ -55,14 +55,14 @@ def load_episode(data_root: str | Path, episode: str) -> EpisodeClusters:
     except (OSError, ValueError) as exc:
         raise FacepipeError(f"{paths.harvest}: episode {episode} is not fully built ({exc}); "
                             f"run snakemake cluster_target for it, or leave it out with season.exclude") from None
-    vectors = unit(np.asarray(emb["vectors"], dtype=np.float64))
+    vectors = l2_normalise(np.asarray(emb["vectors"], dtype=np.float64))
     still_tids = np.asarray(emb["track_ids"])
     quality = {s["file"]: s["quality"] for s in manifest["stills"]}
     by_id = {t["track_id"]: t for t in tracks["tracks"]}
     points, stills, best, pseudo = [], [], [], []
     for c in clusters["clusters"]:
         tids = c["track_ids"]
-        points.append(unit(track_vectors(vectors, still_tids, tids).mean(axis=0)))
+        points.append(l2_normalise(track_vectors(vectors, still_tids, tids).mean(axis=0)))
         stills.append(vectors[np.isin(still_tids, tids)])
         mine = [s for s in manifest["stills"] if s["track_id"] in set(tids)]
         top = max(mine, key=lambda s: s["quality"], default=None)
