@@ -133,7 +133,7 @@ def load_references(
     folder: str | Path, embed_cfg: dict, margin: float, warn: Callable[[str], None] | None = None,
     report: dict | None = None,
 ) -> dict[str, np.ndarray]:
-    """Name -> that person's photos' unit embeddings (one row per photo), with the embedder of
+    """Name -> that person's photos' l2-normalised embeddings (one row per photo), with the embedder of
     `embed_cfg`, each face cropped with `margin` (stills.margin) as Stills crops.
 
     A photo with no face is skipped with a warning; a folder where no photo has a face is an error.
@@ -168,7 +168,7 @@ def load_references(
 
 
 def group_distances(groups: list[np.ndarray], references: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
-    """Sorted names, and per group (a cluster's, or a cast member's, unit still vectors) x name the
+    """Sorted names, and per group (a cluster's, or a cast member's, l2-normalised still vectors) x name the
     smallest distance between any of its stills and any of that person's photos."""
     names = sorted(references)
     dist = np.full((len(groups), len(names)), np.inf)

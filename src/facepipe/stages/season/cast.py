@@ -38,8 +38,8 @@ class EpisodeClusters:
 
     episode: str
     clusters: dict  # clusters.json
-    points: np.ndarray  # (clusters, dim): each cluster's unit mean embedding
-    stills: list[np.ndarray]  # per cluster: its stills' unit embeddings
+    points: np.ndarray  # (clusters, dim): each cluster's l2-normalised mean embedding
+    stills: list[np.ndarray]  # per cluster: its stills' l2-normalised embeddings
     best: list[tuple[str, float] | None]  # per cluster: (its best still's path under the data root, quality)
     forbidden: list[tuple[int, int]]  # cluster index pairs that share a frame
 

@@ -20,7 +20,7 @@ BLOCK = 2048
 
 
 def near_pairs(points: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i < j) of unit vectors whose cosine distance is below `threshold`."""
+    """Index pairs (i < j) of l2-normalised vectors whose cosine distance is below `threshold`."""
     pts = np.ascontiguousarray(points, dtype=np.float32)
     rows, cols = [], []
     for start in range(0, len(pts), BLOCK):
