@@ -51,13 +51,16 @@ MODELS = {
 
 NMS_IOU = 0.3  # MediaPipe's suppression threshold for both models
 # BlazeFace box -> MTCNN box: centre shift in units of the BlazeFace box size, then scale of the
-# width and height about the new centre. Measured on lfw10 + hamilton (bench_blazeface.py --fit).
+# width and height about the new centre. Fitted once, when this module was written, against
+# facenet-pytorch's MTCNN boxes on the lfw10 photos and every 6th frame of hamilton_clip (that
+# fitting script was not kept; tests/test_blazeface.py checks the maps on photos and frames not
+# fitted on, bench/detect_throughput.py measures the backend's recall).
 BOX_MAP = {
     "short": {"dx": -0.018, "dy": -0.094, "sw": 0.878, "sh": 1.200},
     "full": {"dx": 0.016, "dy": -0.050, "sw": 0.871, "sh": 1.150},
 }
 # The same, linear in where the eyes, nose and mouth sit inside the box (map_box "keypoints"):
-# rows = box_features, columns = dx, dy, log sw, log sh. Ridge least squares (bench_blazeface.py --fit).
+# rows = box_features, columns = dx, dy, log sw, log sh. Ridge least squares, fitted with BOX_MAP.
 KEYPOINT_BOX_MAP = {
     "short": [[0.0841, 0.3292, 0.132, 0.1383], [0.454, -0.061, 0.1114, 0.9703],
               [0.2624, -0.144, -0.33, -0.9081], [0.0065, -0.032, 0.3075, 0.1855],
