@@ -4,6 +4,8 @@ the runtime and the tools.
     harvest/{ep}/...                 an episode's outputs, logs, benchmarks and diagnostics
     episodes/{key}/runtime.json      the episode's runtime registry ({key}: episode_key(ep))
     seasons/{season}/...             a season's cast, screen times, logs, diagnostics and registry
+    corrections/episodes/{ep}.jsonl  the user's corrections of an episode (base.corrections)
+    corrections/seasons/{season}.jsonl   and of a season: inputs, never written by a build
 
 Episodes and seasons are both "units" of progress: each has a pipeline_state.json, a
 progress.jsonl and a runtime.json (base.unit.Unit.paths).
@@ -46,6 +48,11 @@ SEASON_PROGRESS_LOG = "seasons/{season}/diagnostics/progress.jsonl"
 SEASON_RUNTIME = "seasons/{season}/runtime.json"
 SEASON_LOG = "seasons/{season}/logs/{job}.log"
 SEASON_BENCHMARK = "seasons/{season}/benchmarks/{job}.tsv"
+# The user's corrections (base.corrections): inputs of the cluster and season rules. The only
+# files under data_root that a build reads but never writes.
+CORRECTIONS = "corrections"
+EPISODE_CORRECTIONS = "corrections/episodes/{ep}.jsonl"
+SEASON_CORRECTIONS = "corrections/seasons/{season}.jsonl"
 # The snakemake run the web app starts for an episode: its stdout and stderr (the latest launch).
 LAUNCH_LOG = "harvest/{ep}/logs/snakemake.log"
 
@@ -187,6 +194,10 @@ class EpisodePaths:
     def stills_manifest(self) -> Path:
         return self._p(STILLS_MANIFEST)
 
+    @property
+    def corrections(self) -> Path:
+        return self._p(EPISODE_CORRECTIONS)
+
     def log(self, rule: str, chunk: str | int | None = None) -> Path:
         return self._p(LOG, job=job_name(rule, chunk))
 
@@ -234,6 +245,10 @@ class SeasonPaths:
     @property
     def cast_sheet(self) -> Path:
         return self._p(CAST_SHEET)
+
+    @property
+    def corrections(self) -> Path:
+        return self._p(SEASON_CORRECTIONS)
 
     @property
     def pipeline_state(self) -> Path:
