@@ -60,8 +60,12 @@ def _cosine_distances(points: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - points @ points.T, 0.0, 2.0)
 
 
-def agglomerate(points: np.ndarray, forbidden: np.ndarray, threshold: float) -> list[list[int]]:
-    """Average-linkage clustering on cosine distance with cannot-link pairs; returns index groups."""
+def agglomerate(points: np.ndarray, forbidden: np.ndarray, threshold: float,
+                together: list[list[int]] | None = None) -> list[list[int]]:
+    """Average-linkage clustering on cosine distance with cannot-link pairs; returns index groups.
+
+    `together`: groups of indices that are one person whatever their distance (the user said so):
+    each is joined first, as average linkage joins any pair, and clustering goes on from there."""
     n = len(points)
     if n == 0:
         return []
@@ -71,11 +75,8 @@ def agglomerate(points: np.ndarray, forbidden: np.ndarray, threshold: float) -> 
     sizes = np.ones(n)
     members = {i: [i] for i in range(n)}
     alive = np.ones(n, dtype=bool)
-    while len(members) > 1:
-        flat = int(np.argmin(dist))
-        i, j = divmod(flat, n)
-        if not dist[i, j] < threshold:
-            break
+
+    def join(i: int, j: int) -> None:
         merged = (sizes[i] * dist[i] + sizes[j] * dist[j]) / (sizes[i] + sizes[j])
         merged[~alive] = np.inf
         dist[i, :] = merged
@@ -86,6 +87,20 @@ def agglomerate(points: np.ndarray, forbidden: np.ndarray, threshold: float) -> 
         sizes[i] += sizes[j]
         alive[j] = False
         members[i].extend(members.pop(j))
+
+    home = list(range(n))  # index -> the representative of its group while `together` is joined
+    for group in together or ():
+        reps = sorted({home[k] for k in group})
+        for other in reps[1:]:
+            for k in members[other]:
+                home[k] = reps[0]
+            join(reps[0], other)
+    while len(members) > 1:
+        flat = int(np.argmin(dist))
+        i, j = divmod(flat, n)
+        if not dist[i, j] < threshold:
+            break
+        join(i, j)
     return [sorted(m) for m in members.values()]
 
 

@@ -234,11 +234,22 @@ def name_by_elimination(dist: np.ndarray, names: list[str], named: dict, thresho
 def name_clusters(result: dict, embeddings: dict, references: dict[str, np.ndarray], threshold: float | None,
                   report: dict | None = None) -> dict:
     """Add "name" to matching clusters of a clusters.json result, and a "references" summary
-    (with `report` from load_references: each name's photos, and any kept apart)."""
-    names, dist = cluster_distances(result, embeddings, references)
-    named, summary = name_groups(dist, names, result["embedder"], threshold)
+    (with `report` from load_references: each name's photos, and any kept apart).
+
+    A name the user gave (named_by "user", stages.cluster.corrections) stays, and is no
+    reference's to give again; hidden clusters are not named."""
+    clusters = result["clusters"]
+    given = {c["name"] for c in clusters if c.get("named_by") == "user"}
+    rest = [i for i, c in enumerate(clusters) if c.get("named_by") != "user" and not c.get("hidden")]
+    pool = {n: v for n, v in references.items() if n not in given}
+    names, dist = cluster_distances({"clusters": [clusters[i] for i in rest]}, embeddings, pool)
+    by_rest, summary = name_groups(dist, names, result["embedder"], threshold)
+    named = {rest[r]: v for r, v in by_rest.items()}
     clusters_of: dict[str, list[int]] = {}
-    for i, c in enumerate(result["clusters"]):
+    for i, c in enumerate(clusters):
+        if c.get("named_by") == "user":
+            clusters_of.setdefault(c["name"], []).append(c["cluster_id"])
+            continue
         for key in ("name", "name_distance", "named_by"):
             c.pop(key, None)
         if i in named:

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ...base.corrections import effective, parse
 from ...base.errors import FacepipeError
 from ...base.layout import EpisodePaths
 from ..cluster import cannot_link, group_distances, l2_normalise, load_embeddings, name_groups, track_vectors
 from ..embed import SPACE
 from ..stills import read_manifest
+from .corrections import constraints
 from .linking import link
 
 # Cosine distance below which two episodes' clusters are one cast member (average linkage over
@@ -42,6 +44,7 @@ class EpisodeClusters:
     stills: list[np.ndarray]  # per cluster: its stills' l2-normalised embeddings
     best: list[tuple[str, float] | None]  # per cluster: (its best still's path under the data root, quality)
     forbidden: list[tuple[int, int]]  # cluster index pairs that share a frame
+    tracks: dict  # tracks.json, for finding the tracks of the user's corrections
 
 
 def load_episode(data_root: str | Path, episode: str) -> EpisodeClusters:
@@ -72,7 +75,8 @@ def load_episode(data_root: str | Path, episode: str) -> EpisodeClusters:
         pseudo.append({"detections": [d for t in tids for d in by_id[t]["detections"]]})
     ban = cannot_link(pseudo)
     forbidden = [(int(a), int(b)) for a, b in zip(*np.nonzero(np.triu(ban)))]
-    return EpisodeClusters(episode, clusters, np.asarray(points).reshape(len(points), -1), stills, best, forbidden)
+    return EpisodeClusters(episode, clusters, np.asarray(points).reshape(len(points), -1), stills, best, forbidden,
+                           tracks)
 
 
 def _embedder(episodes: list[EpisodeClusters]) -> str:
@@ -87,30 +91,44 @@ def _embedder(episodes: list[EpisodeClusters]) -> str:
 
 def build_cast(season: str, episodes: list[EpisodeClusters], threshold: float | None,
                references: dict | None = None, name_threshold: float | None = None,
-               report: dict | None = None) -> dict:
+               report: dict | None = None, corrections_file: str | Path | None = None) -> dict:
     """cast.json for `season`: the episodes' clusters linked into cast members (and named, with
-    `references` from cluster.load_references)."""
+    `references` from cluster.load_references), under the user's corrections (the records of
+    `corrections_file`, the season's, where it exists) and the names the user gave in the
+    episodes. Clusters the user hid in their episode are left out."""
+    fixes = Path(corrections_file) if corrections_file and Path(corrections_file).exists() else None
+    records = effective(parse(fixes, season=True)) if fixes else []
     embedder = _embedder(episodes)
     key = SPACE[embedder]
     threshold = threshold or SEASON_THRESHOLDS[key]
-    items = [(e, k) for e in episodes for k in range(len(e.clusters["clusters"]))]
-    offset, start = {}, 0
-    for e in episodes:
-        offset[e.episode] = start
-        start += len(e.clusters["clusters"])
-    points = np.concatenate([e.points for e in episodes if len(e.points)]) if items else np.zeros((0, 1))
+    items = [(e, k) for e in episodes for k, c in enumerate(e.clusters["clusters"]) if not c.get("hidden")]
+    where = {(e.episode, k): i for i, (e, k) in enumerate(items)}
+    points = np.stack([e.points[k] for e, k in items]) if items else np.zeros((0, 1))
     forbidden: dict[int, set[int]] = {}
     for e in episodes:
         for a, b in e.forbidden:
-            i, j = offset[e.episode] + a, offset[e.episode] + b
-            forbidden.setdefault(i, set()).add(j)
-            forbidden.setdefault(j, set()).add(i)
-    groups = link(points, forbidden, threshold)
+            i, j = where.get((e.episode, a)), where.get((e.episode, b))
+            if i is not None and j is not None:
+                forbidden.setdefault(i, set()).add(j)
+                forbidden.setdefault(j, set()).add(i)
+    user = constraints(episodes, items, records)
+    for i, j in user.apart:
+        forbidden.setdefault(i, set()).add(j)
+        forbidden.setdefault(j, set()).add(i)
+    groups = link(points, forbidden, threshold, user.together or None)
     named, summary = {}, None
+    for g, group in enumerate(groups):
+        given = sorted({user.names[i] for i in group if i in user.names})
+        if given:
+            named[g] = (given[0], None, "user")
     if references:
-        names, dist = group_distances([np.concatenate([items[i][0].stills[items[i][1]] for i in g]) for g in groups],
-                                      references)
-        named, summary = name_groups(dist, names, key, name_threshold)
+        pool = {n: v for n, v in references.items() if n not in {v[0] for v in named.values()}}
+        rest = [g for g in range(len(groups)) if g not in named]
+        if pool:
+            names, dist = group_distances([np.concatenate([items[i][0].stills[items[i][1]] for i in groups[g]])
+                                           for g in rest], pool)
+            by_refs, summary = name_groups(dist, names, key, name_threshold)
+            named.update({rest[r]: v for r, v in by_refs.items()})
     members = []
     unlinked = []
     for g, group in enumerate(groups):
@@ -137,12 +155,17 @@ def build_cast(season: str, episodes: list[EpisodeClusters], threshold: float | 
         member = {"screen_time_s": round(sum(a["screen_time_s"] for a in ordered), 3), "appearances": ordered}
         if g in named:
             member["name"], distance, member["named_by"] = named[g]
-            member["name_distance"] = round(distance, 4)
+            if distance is not None:
+                member["name_distance"] = round(distance, 4)
+        member["hidden"] = any(user.hidden.get(i, False) for i in group)
         members.append(member)
-    members.sort(key=lambda m: (-m["screen_time_s"], m["appearances"][0]["episode"], m["appearances"][0]["cluster_ids"]))
+    members.sort(key=lambda m: (m["hidden"], -m["screen_time_s"], m["appearances"][0]["episode"],
+                                m["appearances"][0]["cluster_ids"]))
     cast = [{"cast_id": k, **m} for k, m in enumerate(members)]
     result = {"season": season, "episodes": [e.episode for e in episodes], "embedder": embedder,
               "threshold": threshold, "cast": cast, "unlinked": unlinked}
     if summary is not None:
         result["references"] = {**summary, **(report or {})}
+    result["corrections"] = {"file": str(fixes) if fixes else None, "applied": user.applied,
+                             "unmatched": user.unmatched}
     return result

@@ -35,13 +35,19 @@ def near_pairs(points: np.ndarray, threshold: float) -> tuple[np.ndarray, np.nda
     return np.concatenate(rows), np.concatenate(cols)
 
 
-def link(points: np.ndarray, forbidden: dict[int, set[int]], threshold: float) -> list[list[int]]:
+def link(points: np.ndarray, forbidden: dict[int, set[int]], threshold: float,
+         together: list[list[int]] | None = None) -> list[list[int]]:
     """Groups of item indices: average linkage below `threshold`, never joining an item with one
-    in `forbidden[item]` (nor groups holding such a pair). Every item is in one group."""
+    in `forbidden[item]` (nor groups holding such a pair). Every item is in one group. The items
+    of each `together` group are one group whatever their distance (cluster.agglomerate)."""
     n = len(points)
     if n == 0:
         return []
     i, j = near_pairs(points, threshold)
+    chained = [(g[k], g[k + 1]) for g in together or () for k in range(len(g) - 1)]
+    if chained:
+        i = np.concatenate([i, np.array([a for a, _b in chained], np.int64)])
+        j = np.concatenate([j, np.array([b for _a, b in chained], np.int64)])
     graph = coo_matrix((np.ones(len(i), np.int8), (i, j)), shape=(n, n))
     count, labels = connected_components(graph, directed=False)
     groups = []
@@ -56,6 +62,8 @@ def link(points: np.ndarray, forbidden: dict[int, set[int]], threshold: float) -
             for other in forbidden.get(int(m), ()):
                 if other in index:
                     ban[index[int(m)], index[other]] = ban[index[other], index[int(m)]] = True
-        for part in agglomerate(points[members].astype(np.float64), ban, threshold):
+        mine = [[index[k] for k in g if k in index] for g in together or ()]
+        mine = [g for g in mine if len(g) > 1]
+        for part in agglomerate(points[members].astype(np.float64), ban, threshold, mine or None):
             groups.append(sorted(int(members[k]) for k in part))
     return sorted(groups)
