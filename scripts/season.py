@@ -17,7 +17,8 @@ with stage_job(snakemake, "season", uses_torch=bool(cluster.get("references"))) 
         embed = {**snakemake.params.embed, "embedder": loaded[0].clusters["embedder"]} if loaded else snakemake.params.embed
         references = load_references(cluster["references"], embed, snakemake.params.margin, report=report)
     job.progress(len(episodes) + 1, len(episodes) + 2, f"Linking clusters across {len(episodes)} episodes")
-    cast = build_cast(job.unit.name, loaded, cfg.get("threshold"), references, cluster.get("name_threshold"), report)
+    cast = build_cast(job.unit.name, loaded, cfg.get("threshold"), references, cluster.get("name_threshold"), report,
+                      job.unit.paths(data_root).corrections)  # the user's corrections, if any
     atomic.write_json(snakemake.output.cast, cast)
     write_csv(cast, snakemake.output.csv)
     write_chart(cast, snakemake.output.chart)

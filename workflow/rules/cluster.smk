@@ -21,6 +21,7 @@ rule cluster:
         embeddings=out(layout.EMBEDDINGS),
         stills=out(layout.STILLS_DIR),
         references=reference_photo_files,
+        corrections=episode_corrections,
     output:
         clusters=out(layout.CLUSTERS),
         sheet=report(out(layout.CONTACT_SHEET), caption="../report/contact_sheet.rst", category="Episodes",
@@ -34,5 +35,6 @@ rule cluster:
         # the embedder settings, and the crop margin, for the reference photos
         embed=config["embed"],
         margin=config["stills"]["margin"],
+        corrections=lambda wildcards: corrections_digest(episode_corrections(wildcards)),
     script:
         "../../scripts/cluster.py"

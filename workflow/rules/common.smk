@@ -4,7 +4,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from facepipe.base import layout
+from facepipe.base import corrections, layout
 from facepipe.base.episodes import discover
 from facepipe.base.errors import FacepipeError
 from facepipe.base.seasons import group as group_seasons
@@ -115,3 +115,36 @@ def reference_photo_files(wildcards):
         return [str(photo) for _name, photo in reference_photos(folder)]
     except FacepipeError as err:
         raise WorkflowError(str(err))
+
+
+# --- the user's corrections (cluster, season) --------------------------------------------------
+@lru_cache(maxsize=None)
+def checked_corrections(path, season):
+    """[path] when the corrections file exists, checked line by line before any job runs (a bad
+    hand edit is refused naming the file, the line and the fix); [] when there is none."""
+    if not Path(path).exists():
+        return []
+    try:
+        corrections.parse(path, season)
+    except FacepipeError as err:
+        raise WorkflowError(str(err))
+    return [path]
+
+
+def episode_corrections(wildcards):
+    """The episode's corrections: a new record reruns cluster (and season), nothing upstream."""
+    return checked_corrections(str(DATA_ROOT / layout.EPISODE_CORRECTIONS.format(ep=wildcards.ep)), False)
+
+
+def season_corrections(wildcards):
+    """The season's corrections and its episodes'."""
+    own = checked_corrections(str(DATA_ROOT / layout.SEASON_CORRECTIONS.format(season=wildcards.season)), True)
+    episodes = [p for ep in season_episodes(wildcards.season)
+                for p in checked_corrections(str(DATA_ROOT / layout.EPISODE_CORRECTIONS.format(ep=ep)), False)]
+    return own + episodes
+
+
+def corrections_digest(files):
+    """The corrections' content as a param: a record added while the job ran (after it read the
+    file, before its output's time) still reruns it next time."""
+    return ",".join(corrections.digest(f) for f in files)

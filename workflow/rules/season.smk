@@ -3,6 +3,7 @@ rule season:
     input:
         unpack(season_inputs),
         references=reference_photo_files,
+        corrections=season_corrections,
     output:
         cast=season_out(layout.CAST),
         csv=season_out(layout.SCREEN_TIME_CSV),
@@ -21,5 +22,6 @@ rule season:
         cluster=config["cluster"],
         embed=config["embed"],
         margin=config["stills"]["margin"],
+        corrections=lambda wildcards: corrections_digest(season_corrections(wildcards)),
     script:
         "../../scripts/season.py"
