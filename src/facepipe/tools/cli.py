@@ -180,6 +180,111 @@ def cmd_eval(args) -> int:
     return 0
 
 
+CORRECT_USAGE = """\
+facepipe correct EP merge CLUSTER CLUSTER...     these clusters are one person
+facepipe correct EP split CLUSTER TRACK... [--into CLUSTER]
+                                                 these tracks are someone else
+facepipe correct EP not CLUSTER TRACK...         these tracks are never them
+facepipe correct EP name CLUSTER "Full Name"
+facepipe correct EP hide|unhide CLUSTER
+facepipe correct EP undo [RECORD]                the latest in effect, or RECORD
+facepipe correct EP list [--json]
+facepipe correct --season SEASON OPERATION ...   the same with cast ids:
+    merge CAST CAST..., split CAST EPISODE, name CAST "Name", hide|unhide CAST,
+    undo [RECORD], list [--json]
+CLUSTER and TRACK are ids in the current clusters.json, CAST those in cast.json.
+Recording builds nothing: the next snakemake, or --run, applies it (cluster and
+season only). Options: --run --json --data-root DIR --config FILE"""
+
+
+def cmd_correct(args) -> int:
+    from ..base.layout import EpisodePaths, SeasonPaths, step_targets
+    from ..base.layout import SEASON_OUTPUTS
+    from . import corrections as fix
+
+    # Options may stand anywhere among the words (facepipe correct EP merge 1 2 --run).
+    late = argparse.ArgumentParser(add_help=False)
+    for flag in ("--data-root", "--config", "--configfile", "--season", "--into"):
+        late.add_argument(flag)
+    for flag in ("--run", "--json"):
+        late.add_argument(flag, action="store_true")
+    opts, words = late.parse_known_args(args.words)
+    args.data_root = opts.data_root or args.data_root
+    args.config = opts.config or opts.configfile or args.config
+    args.season = opts.season or args.season
+    args.run, as_json, into = args.run or opts.run, opts.json, opts.into
+    cfg = _config(args)
+    root = Path(cfg["data_root"])
+    unit = args.season
+    if unit is None:
+        if not words:
+            raise FacepipeError("name the episode: facepipe correct EP OPERATION ...")
+        unit = words.pop(0)
+    if not words:
+        raise FacepipeError(f"name the correction to make:\n{CORRECT_USAGE}")
+    op, rest = words[0], words[1:]
+    season = args.season is not None
+    if op == "list":
+        paths = SeasonPaths(root, unit) if season else EpisodePaths(root, unit)
+        built_path = paths.cast if season else paths.clusters
+        try:
+            built = json.loads(built_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            built = None
+        rows = fix.history(paths.corrections, season, built)
+        if as_json:
+            print(json.dumps(rows, indent=1))
+        elif not rows:
+            print(f"no corrections of {unit} ({paths.corrections})")
+        else:
+            print(f"{paths.corrections}:")
+            for r in rows:
+                why = f": {r['why']}" if r.get("why") else ""
+                print(f"  {r['id']}  {r['at'][:16].replace('T', ' ')}  {r['state']:<9} {r['note']}{why}")
+        return 0
+    if op == "undo":
+        target = rest[0] if rest else None
+        rec = (fix.correct_season(root, unit, "undo", record=target) if season
+               else fix.correct_episode(root, unit, "undo", record=target))
+    elif op == "name":
+        if len(rest) < 2:
+            raise FacepipeError(f"name needs the {'cast id' if season else 'cluster'} and the name: "
+                                f"facepipe correct {unit} name ID \"Full Name\"")
+        name = " ".join(rest[1:])
+        rec = (fix.correct_season(root, unit, "name", cast=[rest[0]], name=name) if season
+               else fix.correct_episode(root, unit, "name", clusters=[rest[0]], name=name))
+    elif season and op == "split":
+        if len(rest) != 2:
+            raise FacepipeError(f"split needs the cast id and the episode: facepipe correct --season {unit} "
+                                "split CAST EPISODE")
+        rec = fix.correct_season(root, unit, "split", cast=[rest[0]], episode=rest[1])
+    elif season:
+        rec = fix.correct_season(root, unit, op, cast=rest)
+    elif op in ("split", "not"):
+        if not rest:
+            raise FacepipeError(f"{op} needs a cluster and its tracks: facepipe correct {unit} {op} CLUSTER TRACK...")
+        rec = fix.correct_episode(root, unit, op, clusters=rest[:1], tracks=rest[1:], into=into)
+    else:
+        rec = fix.correct_episode(root, unit, op, clusters=rest)
+    where = (SeasonPaths(root, unit) if season else EpisodePaths(root, unit)).corrections
+    if as_json:
+        print(json.dumps({"record": rec, "file": str(where)}))
+    else:
+        print(f"recorded {rec['id']}: {rec['note']} ({where})")
+    if not args.run:
+        print("nothing is rebuilt yet: run snakemake season_target (or add --run) to apply it")
+        return 0
+    import subprocess
+
+    from ..runtime.launch import snakemake_argv
+
+    targets = ([str(root / p.format(season=unit)) for p in SEASON_OUTPUTS] if season
+               else step_targets(root, unit, "cluster"))
+    argv = snakemake_argv(*targets, configfiles=[args.config] if args.config else (),
+                          config={"data_root": str(root)} if args.data_root else None)
+    return subprocess.run(argv).returncode
+
+
 def port_number(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is no port: give 0 to 65535 (0: any free port)")
@@ -232,6 +337,15 @@ def parser() -> argparse.ArgumentParser:
                    help="secret every request must carry (required off the loopback; 'auto': a random one, printed)")
     common(s, videos=True)
     s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("correct", help="merge, split, name, hide or undo: corrections kept as build inputs",
+                       usage="facepipe correct [--season SEASON] [EP] OPERATION ...", description=CORRECT_USAGE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--season", metavar="SEASON", help="correct the season's cast (ids are cast ids)")
+    s.add_argument("--run", action="store_true", help="then rebuild what the correction changes (cluster, season)")
+    common(s)
+    s.add_argument("words", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_correct)
 
     s = sub.add_parser("make-slideshow", help="turn <person>/<photo> folders into a labelled test episode")
     s.add_argument("photos")
