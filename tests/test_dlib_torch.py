@@ -102,6 +102,7 @@ def _face_box(img: np.ndarray, whole_image_ok: bool) -> tuple[tuple | None, str]
     return None, "no face found by dlib's HOG detector nor by MTCNN"
 
 
+@pytest.mark.media
 @pytest.mark.parametrize("photos", list(SETS))
 def test_same_descriptors_as_dlib(photos):
     files = sorted((SHARED / "faces" / photos).glob("*/*.jpg"))

@@ -194,6 +194,7 @@ def test_a_missing_reference_folder_stops_the_run_naming_it(hamilton_named, tmp_
     assert f"{missing}: reference folder not found (cluster.references)" in proc.stdout + proc.stderr
 
 
+@pytest.mark.media
 def test_a_reference_photo_without_a_face_is_skipped_with_a_warning(tmp_path):
     refs = tmp_path / "refs"
     (refs / "obama").mkdir(parents=True)
@@ -209,6 +210,7 @@ def test_a_reference_photo_without_a_face_is_skipped_with_a_warning(tmp_path):
         load_references(refs, DEFAULTS["embed"], DEFAULTS["stills"]["margin"], warn=warnings.append)
 
 
+@pytest.mark.media
 def test_numbered_photos_of_different_people_are_kept_apart_and_of_one_person_joined(tmp_path):
     # A flat folder id00.jpg ... id09.jpg of ten different people, beside obama.jpg + obama2.jpg.
     refs = tmp_path / "refs"

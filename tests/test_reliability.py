@@ -124,6 +124,7 @@ def test_video_without_faces_gives_valid_empty_results(tmp_path):
     assert state_of(tmp_path, "Empty_Room")["status"] == "done"
 
 
+@pytest.mark.media
 def test_one_frame_video(tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -140,6 +141,7 @@ def test_one_frame_video(tmp_path):
     assert state_of(tmp_path, "Still_E04")["status"] == "done"
 
 
+@pytest.mark.media
 def test_4k_video_detects_within_bounded_memory(tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -166,6 +168,7 @@ def detections_of(workdir: Path, ep: str) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()]
 
 
+@pytest.mark.media
 def test_variable_frame_rate_is_timed_and_sampled_in_real_time(tmp_path):
     # The clip's first 3 s at its full 29.97 fps, then every third frame (~10 fps), each frame
     # keeping its original presentation time: a frame's index no longer tells its time.
@@ -191,6 +194,7 @@ def test_variable_frame_rate_is_timed_and_sampled_in_real_time(tmp_path):
     assert detections_of(single, "Phone_E07") == lines
 
 
+@pytest.mark.media
 def test_rotation_metadata_is_applied_so_faces_are_found_upright(tmp_path):
     # A phone-style file: pixels stored turned 90 degrees, with metadata saying how to turn them back.
     videos = tmp_path / "videos"
@@ -215,6 +219,7 @@ def test_rotation_metadata_is_applied_so_faces_are_found_upright(tmp_path):
 
 # --- configuration and names --------------------------------------------------------------------
 
+@pytest.mark.media
 @pytest.mark.parametrize("section, key_named", [
     ({"detect": {"fsp": 4}}, "unknown config key detect.fsp"),
     ({"detect": {"fps": "four"}}, "config key detect.fps: 'four' is not of type 'number'"),
@@ -233,6 +238,7 @@ def test_bad_config_is_refused_before_any_job_naming_the_key(tmp_path, section, 
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.media
 @pytest.mark.parametrize("name", ["Two Words.mp4", "caf\u00e9_E01.mp4", "a..b.mp4", "ep;rm -rf ~.mp4", "$(id).mp4"])
 def test_unsafe_episode_names_are_refused_before_planning(tmp_path, name):
     videos = tmp_path / "videos"

@@ -35,6 +35,7 @@ def test_sampling_is_the_same_for_any_chunking():
     assert sum(expected_samples(n, fps, rate, a, a + 137) for a in range(0, n, 137)) == len(whole)
 
 
+@pytest.mark.media
 def test_frame_reader_streams_only_sampled_frames():
     video = SHARED_VIDEOS / "hamilton_clip.mp4"
     info = probe(video)
@@ -44,6 +45,7 @@ def test_frame_reader_streams_only_sampled_frames():
     assert reader.decoded >= 270
 
 
+@pytest.mark.media
 def test_opencv_cascade_finds_the_faces_facenet_pytorch_finds(tmp_path):
     video = SHARED_VIDEOS / "hamilton_clip.mp4"
     found = {}
@@ -90,6 +92,7 @@ def low_res_clips(tmp_path_factory):
     return [SHARED_VIDEOS / "walking_and_pause.gif", folder / "hamilton_270p.mp4"]
 
 
+@pytest.mark.media
 def test_small_videos_keep_every_face_mtcnn_finds_at_native_resolution(low_res_clips, tmp_path):
     import cv2
     from facenet_pytorch import MTCNN
