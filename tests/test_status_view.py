@@ -9,13 +9,13 @@ import re
 import subprocess
 
 import pytest
-from helpers import BIN
 
 from facepipe.base.unit import Unit
 from facepipe.runtime import messages
 from facepipe.runtime.progress import PipelineState
 from facepipe.runtime.registry import Registry
 from facepipe.runtime.steps import BY_NAME
+from helpers import BIN
 
 RUNNING, FAILED = "Real_Housewives_S01_E02_11132025", "Real_Housewives_S01_E03_11202025"
 EPISODES = ("Real_Housewives_S01_E01_11062025", RUNNING, FAILED, "Real_Housewives_S01_E04_11272025")
