@@ -129,6 +129,10 @@ def test_anchors_find_their_tracks_again_at_another_sampling_rate():
     # a track cut in two by new settings: the anchor finds both pieces
     cut = {"episode": "EP", "sample_fps": 4.0, "tracks": [track(7, 0, 0.75, 10), track(8, 1.0, 2.0, 12)]}
     assert TrackIndex(cut).match(rec.anchor(before["tracks"][0])) == [7, 8]
+    # the next shot at the same place on screen is someone else
+    shots = {"episode": "EP", "sample_fps": 4.0, "tracks": [track(1, 0, 1.75, 10), track(2, 2.0, 3.75, 10)]}
+    assert TrackIndex(shots).match(rec.anchor(shots["tracks"][0])) == [1]
+    assert TrackIndex(shots).match(rec.anchor(shots["tracks"][1])) == [2]
     # the same times somewhere else on screen are someone else
     elsewhere = {"episode": "EP", "sample_fps": 4.0, "tracks": [track(1, 0, 2, 400)]}
     assert TrackIndex(elsewhere).match(rec.anchor(before["tracks"][0])) == []

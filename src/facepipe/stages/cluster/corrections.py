@@ -2,8 +2,8 @@
 
 A record names tracks by anchors (their times and boxes as the user saw them), never by cluster
 ids. Each anchor is found again among the episode's current tracks (`match`): a current track is
-the anchor's when, at the anchor's sampled times that the track covers, its boxes overlap the
-recorded ones (median IoU at least MATCH_IOU). With the same tracks that is the very track; after
+the anchor's when the two share most of their time (MATCH_OVERLAP) and, at the anchor's sampled
+times that the track covers, its boxes overlap the recorded ones (median IoU at least MATCH_IOU). With the same tracks that is the very track; after
 detection or tracking ran again with other settings (another detect.fps, tracks cut again) it is
 the track, or the pieces of it, that now shows that face.
 
@@ -30,6 +30,9 @@ from ...base.corrections import Record, effective, parse
 from .grouping import track_screen_time
 
 MATCH_IOU = 0.5
+# A track is an anchor's (or a piece of it) only when they share at least this much of the
+# shorter one's time: the shot after it, at the same place on screen, is someone else.
+MATCH_OVERLAP = 0.5
 # How far (s) from an anchor's sampled time a track's nearest detection may be, at least; more
 # when the episode samples more sparsely than that.
 MATCH_TOLERANCE_S = 0.3
@@ -50,19 +53,27 @@ class TrackIndex:
         self.tracks = {t["track_id"]: t for t in tracks["tracks"]}
         fps = tracks.get("sample_fps")
         self.tolerance = max(MATCH_TOLERANCE_S, 0.75 / fps) if fps else MATCH_TOLERANCE_S
+        self.half_step = 0.5 / fps if fps else 0.125
         self._times = {tid: np.array([d["t"] for d in t["detections"]]) for tid, t in self.tracks.items()}
         self._span = {tid: (ts[0], ts[-1]) for tid, ts in self._times.items() if len(ts)}
 
     def match(self, anchor: dict) -> list[int]:
-        """Ids of the current tracks that are the anchor's track (or its pieces), sorted."""
-        tol = self.tolerance
+        """Ids of the current tracks that are the anchor's track (or its pieces), sorted: tracks
+        that share most of their time with it (MATCH_OVERLAP of the shorter of the two) and whose
+        boxes overlap its boxes at the anchor's sampled times they cover."""
+        h, tol = self.half_step, self.tolerance
+        a0, a1 = anchor["start_s"] - h, anchor["end_s"] + h
         found = []
         for tid, (start, end) in self._span.items():
-            if end < anchor["start_s"] - tol or start > anchor["end_s"] + tol:
-                continue
+            t0, t1 = start - h, end + h
+            shared = min(a1, t1) - max(a0, t0)
+            if shared <= 0 or shared < MATCH_OVERLAP * min(a1 - a0, t1 - t0):
+                continue  # another moment (the shot before or after, at the same place)
             times, dets = self._times[tid], self.tracks[tid]["detections"]
             ious = []
             for t, *box in anchor["samples"]:
+                if not t0 <= t <= t1:
+                    continue
                 k = int(np.argmin(np.abs(times - t)))
                 if abs(times[k] - t) <= tol:
                     ious.append(_iou(box, dets[k]["box"]))
