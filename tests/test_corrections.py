@@ -205,3 +205,17 @@ def test_season_linking_keeps_what_the_user_put_together_and_apart():
     assert link(points, {}, 0.05) == [[0, 3], [1, 4], [2, 5]]
     # the user merged two cast members (0+3 and 1+4: far apart) and split 5 off 2
     assert link(points, {2: {5}, 5: {2}}, 0.05, [[0, 1, 3, 4]]) == [[0, 1, 3, 4], [2], [5]]
+
+
+@pytest.mark.parametrize("truth, pred, count", [
+    ("aabbcc", [0, 0, 1, 1, 2, 2], 0),   # right already
+    ("aabbcc", [0, 0, 0, 0, 1, 1], 1),   # two people in one cluster: one split
+    ("aaaabb", [0, 0, 1, 1, 2, 2], 1),   # one person in two clusters: one merge
+    ("aaaaaa", [0, 1, 2, 3, 4, 5], 1),   # in six: still one merge (it takes them all)
+    ("aab", [0, 1, 1], 1),               # a tie: move the stray a into the other a's cluster
+    ("aabbab", [0, 0, 1, 1, 2, 2], 2),   # cluster 2 holds an a and a b: split b into 1, merge 2 into 0
+])
+def test_corrections_to_truth_counts_what_a_perfect_user_would_do(truth, pred, count):
+    from facepipe.tools.evaluate import corrections_to_truth
+
+    assert corrections_to_truth(list(truth), pred)["total"] == count

@@ -23,6 +23,8 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
+
 from ..base.errors import FacepipeError
 
 
@@ -76,6 +78,35 @@ def bcubed(truth: list, pred: list) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
+def corrections_to_truth(truth: list, pred: list) -> dict:
+    """How many corrections (facepipe correct) a perfect user makes to turn `pred` into `truth`.
+
+    Each predicted group keeps one of its people; every other person leaves it with one split
+    (into the group that keeps them, or to a new person). The splits are as many whichever person
+    a group keeps; a person kept by two or more groups then needs one merge of them. Groups keep
+    distinct people where they can (a maximum matching of groups to their people, larger shares
+    first), the rest keep the person most of them share. A labelled item in no group (a missed
+    face) is a group of its own, as in the scores."""
+    from scipy.optimize import linear_sum_assignment
+
+    people_in: dict = defaultdict(Counter)
+    for t, p in zip(truth, pred):
+        people_in[p][t] += 1
+    groups = sorted(people_in, key=str)
+    people = sorted({t for t in truth}, key=str)
+    splits = sum(len(people_in[g]) - 1 for g in groups)
+    share = np.array([[people_in[g].get(person, 0) for person in people] for g in groups], dtype=float)
+    rows, cols = linear_sum_assignment(-(np.where(share > 0, 1e6, 0) + share))
+    kept = {r for r, c in zip(rows, cols) if share[r, c] > 0}
+    left = [r for r in range(len(groups)) if r not in kept]
+    merged = set()
+    while left:  # a person kept twice costs one merge however many groups keep them
+        best = max(range(len(people)), key=lambda c: (sum(share[r, c] > 0 for r in left), -c))
+        merged.add(best)
+        left = [r for r in left if share[r, best] == 0]
+    return {"total": splits + len(merged), "splits": splits, "merges": len(merged)}
+
+
 def weighted_purity(truth: list, pred: list) -> float:
     groups: dict = defaultdict(list)
     for t, p in zip(truth, pred):
@@ -112,6 +143,7 @@ def score(clusters: dict, tracks: dict, labels: dict) -> dict:
         "bcubed_f": round(f, 4),
         "wcp": round(weighted_purity(truth, pred), 4),
         "nmi": round(float(normalized_mutual_info_score(truth, [str(x) for x in pred])), 4),
+        "corrections_to_truth": corrections_to_truth(truth, pred),
         "worst_split": sorted(per_person_clusters.items(), key=lambda kv: -kv[1])[:3],
         "worst_merged": [people for _, people in merged[:3]],
     }
@@ -169,6 +201,7 @@ def score_season(cast: dict, episodes: dict[str, tuple[dict, dict]], labels: dic
         "bcubed_precision": round(p, 4),
         "bcubed_recall": round(r, 4),
         "bcubed_f": round(f, 4),
+        "corrections_to_truth": corrections_to_truth(truth, pred),
         "people_found_whole": sum(whole.values()),
         "people_split": sorted(n for n, ok in whole.items() if not ok),
         "episodes_of_person": present,
