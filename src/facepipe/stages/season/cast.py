@@ -62,12 +62,19 @@ def load_episode(data_root: str | Path, episode: str) -> EpisodeClusters:
     still_tids = np.asarray(emb["track_ids"])
     quality = {s["file"]: s["quality"] for s in manifest["stills"]}
     by_id = {t["track_id"]: t for t in tracks["tracks"]}
+    stills_of: dict[int, list[dict]] = {}
+    for s in manifest["stills"]:
+        stills_of.setdefault(s["track_id"], []).append(s)
+    clustered = sorted({t for c in clusters["clusters"] for t in c["track_ids"]})
+    # each track's point once (rows are normalised one by one, so this is what each cluster's own
+    # call would give)
+    track_point = dict(zip(clustered, track_vectors(vectors, still_tids, clustered))) if clustered else {}
     points, stills, best, pseudo = [], [], [], []
     for c in clusters["clusters"]:
         tids = c["track_ids"]
-        points.append(l2_normalise(track_vectors(vectors, still_tids, tids).mean(axis=0)))
+        points.append(l2_normalise(np.stack([track_point[t] for t in tids]).mean(axis=0)))
         stills.append(vectors[np.isin(still_tids, tids)])
-        mine = [s for s in manifest["stills"] if s["track_id"] in set(tids)]
+        mine = [s for t in tids for s in stills_of.get(t, ())]
         top = max(mine, key=lambda s: s["quality"], default=None)
         # relative to the data root, as cast.json gives it
         best.append((str((paths.stills_dir / top["file"]).relative_to(Path(data_root))), quality[top["file"]])
