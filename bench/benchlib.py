@@ -46,7 +46,8 @@ def snakemake_cmd(workdir: Path, target: str, *extra: str) -> list[str]:
 
 def write_config(workdir: Path, videos: Path, **sections) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "bench-config.yaml").write_text(yaml.safe_dump({"videos_dir": str(videos), "data_root": "data", **sections}))
+    cfg = {"videos_dir": str(videos), "data_root": "data", **sections}
+    (workdir / "bench-config.yaml").write_text(yaml.safe_dump(cfg))
 
 
 def episode(workdir: Path, ep: str) -> EpisodePaths:
@@ -78,5 +79,6 @@ def machine() -> str:
 
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())
-    mem = int(next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))) // 2**20
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    mem = int(next(ln.split()[1] for ln in meminfo if ln.startswith("MemTotal"))) // 2**20
     return f"{os.cpu_count()} cores ({cpu}), {mem} GiB"

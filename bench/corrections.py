@@ -32,9 +32,8 @@ import time
 import cv2
 import numpy as np
 
-from facepipe.base.layout import EpisodePaths, SeasonPaths
-
 from benchlib import BIN, OUT, machine, snakemake_cmd, timed, write_config
+from facepipe.base.layout import EpisodePaths, SeasonPaths
 from planning import stand_in_videos
 
 PEOPLE, TRACKS, EPISODE_S, SAMPLE_FPS = 30, 240, 300.0, 4

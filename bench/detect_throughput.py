@@ -23,9 +23,9 @@ import time
 
 import cv2
 import numpy as np
-from facepipe.base.config import defaults
 
 from benchlib import OUT, machine, make_video
+from facepipe.base.config import defaults
 from facepipe.tools.testmedia import make_crowded_video
 
 

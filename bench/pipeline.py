@@ -45,11 +45,13 @@ def main() -> None:
     stages = stage_seconds(workdir, video.stem)
     detect = stages["detect_chunk"] + stages["detect"]
     print(f"machine: {machine()}")
-    print(f"video: {args.episode}, 1280x720, {args.seconds:.0f} s, 4 sampled frames/s; settings: {args.set or 'defaults'}")
+    print(f"video: {args.episode}, 1280x720, {args.seconds:.0f} s, 4 sampled frames/s; "
+          f"settings: {args.set or 'defaults'}")
     print(f"snakemake cluster_target wall: {wall:.1f} s; detect stage: {detect:.1f} s")
     print("stage seconds (Snakemake's benchmark files): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
     print(f"wall / detect: {wall / detect:.2f}  (goal <= 1.25)")
-    print(f"real-time factor: {args.seconds / wall:.2f}x video seconds per wall second  (goal >= 4 on the bench episode)")
+    print(f"real-time factor: {args.seconds / wall:.2f}x video seconds per wall second  "
+          "(goal >= 4 on the bench episode)")
 
 
 if __name__ == "__main__":

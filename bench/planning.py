@@ -93,12 +93,14 @@ def main() -> None:
         on = best_of(args.repeat, snakemake_cmd(wd, "cluster_target", *extra))
         without = best_of(args.repeat, snakemake_cmd(wd, "cluster_target", *extra, *off))
         rows.append((f"snakemake cluster_target {' '.join(extra)}".strip() + f" ({label})", on, without))
-    plan_cmd = [str(BIN / "facepipe"), "plan", "--json", "-d", str(fresh), "--configfile", str(fresh / "bench-config.yaml")]
+    plan_cmd = [str(BIN / "facepipe"), "plan", "--json", "-d", str(fresh),
+                "--configfile", str(fresh / "bench-config.yaml")]
     plan_s = best_of(args.repeat, plan_cmd)
     planned = json.loads(timed(plan_cmd)[1].stdout)
     print(f"machine: {machine()}; {args.episodes} episodes; best of {args.repeat}")
     for name, on, without in rows:
-        print(f"{name}: {on:.2f} s (goal < 10); without facepipe logger: {without:.2f} s; overhead {100 * (on / without - 1):+.1f} % (goal < 10 %)")
+        print(f"{name}: {on:.2f} s (goal < 10); without facepipe logger: {without:.2f} s; "
+              f"overhead {100 * (on / without - 1):+.1f} % (goal < 10 %)")
     print(f"facepipe plan --json (nothing built): {plan_s:.2f} s (goal < 10), {len(planned)} episodes planned")
 
 

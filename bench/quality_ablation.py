@@ -23,22 +23,26 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import yaml
 
+from benchlib import REPO, SHARED, episode, snakemake_cmd, timed
 from facepipe.base.config import defaults
 from facepipe.base.errors import FacepipeError
 from facepipe.stages.cluster import DEFAULT_THRESHOLDS, METHODS, cluster_tracks, load_embeddings, load_references
-from facepipe.stages.cluster.naming import (DEFAULT_NAME_THRESHOLDS, ELIMINATION, cluster_distances,
-                                            name_by_distance, name_by_elimination)
+from facepipe.stages.cluster.naming import (
+    DEFAULT_NAME_THRESHOLDS,
+    ELIMINATION,
+    cluster_distances,
+    name_by_distance,
+    name_by_elimination,
+)
 from facepipe.stages.embed.embedders import facenet_weight_candidates, find_facenet_weights
 from facepipe.tools.evaluate import labelled_items, score
 from facepipe.tools.slideshow import make_slideshow
-
-from benchlib import REPO, SHARED, episode, snakemake_cmd, timed
 
 SLIDESHOWS = {"lfw10": SHARED / "faces" / "lfw10", "johns": SHARED / "faces" / "johns"}
 SETS = [*SLIDESHOWS, "hamilton_clip"]

@@ -30,11 +30,10 @@ import urllib.request
 from pathlib import Path
 
 from benchlib import OUT, SHARED, episode, machine
-from planning import stand_in_outputs, stand_in_videos
-
 from facepipe.base.unit import Unit
 from facepipe.runtime.progress import PipelineState
 from facepipe.tools.browser import chromium, start_server
+from planning import stand_in_outputs, stand_in_videos
 
 MARK = """
 const ep = arguments[0];

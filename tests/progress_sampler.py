@@ -35,7 +35,7 @@ class StateSampler(threading.Thread):
                     self.invalid.append(text)
             time.sleep(self.interval)
 
-    def stop(self) -> "StateSampler":
+    def stop(self) -> StateSampler:
         self._halt.set()
         self.join()
         return self

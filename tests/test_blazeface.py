@@ -1,4 +1,5 @@
-"""BlazeFace (facepipe.stages.detect.blazeface, detect.backend: blazeface) against facenet-pytorch's MTCNN on shared photos and frames.
+"""BlazeFace (facepipe.stages.detect.blazeface, detect.backend: blazeface) against facenet-pytorch's
+MTCNN on shared photos and frames.
 
 The floors sit a little under the values measured here (each test's comment says what was
 measured), not targets: they catch a broken decoding, anchor order, landmark order or box map.
@@ -15,6 +16,7 @@ import itertools
 import cv2
 import numpy as np
 import pytest
+
 from helpers import SHARED
 
 pytest.importorskip("ai_edge_litert", reason="pip install ai-edge-litert")

@@ -41,7 +41,8 @@ def machine_clusters():
     """What clustering made of episode(): tracks 0+1 one person, 2 and 3 two (a split), 4+5 one."""
     clusters = [[0, 1], [2], [3], [4, 5]]
     return {"episode": "EP", "embedder": "dlib", "method": "agglomerative", "threshold": 0.08,
-            "clusters": [{"cluster_id": k, "track_ids": c, "screen_time_s": 2.0 * len(c)} for k, c in enumerate(clusters)],
+            "clusters": [{"cluster_id": k, "track_ids": c, "screen_time_s": 2.0 * len(c)}
+                         for k, c in enumerate(clusters)],
             "unassigned_track_ids": []}
 
 

@@ -118,7 +118,7 @@ def test_same_descriptors_as_dlib(photos):
         images.append(img)
         boxes.append(box)
     if skipped:
-        warnings.warn(f"{photos}: {len(skipped)} photos skipped: " + "; ".join(skipped))
+        warnings.warn(f"{photos}: {len(skipped)} photos skipped: " + "; ".join(skipped), stacklevel=2)
     assert len(skipped) <= len(files) // 50, f"too many photos without a face: {skipped}"
     min_cos, max_abs = assert_same_descriptors(images, boxes)
     print(f"\n{photos}: {len(images)}/{len(files)} photos (boxes: {how}), "

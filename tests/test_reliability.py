@@ -17,8 +17,21 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import (SHARED_VIDEOS, facepipe, ffmpeg, jobs, paths, read_json, snakemake, start_snakemake,
-                     job_benchmark, truncated_copy, videos_with, wait_for, write_config)
+from helpers import (
+    SHARED_VIDEOS,
+    facepipe,
+    ffmpeg,
+    job_benchmark,
+    jobs,
+    paths,
+    read_json,
+    snakemake,
+    start_snakemake,
+    truncated_copy,
+    videos_with,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.reliability
 

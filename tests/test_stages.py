@@ -136,14 +136,16 @@ def test_missing_videos_dir_says_how_to_set_it(tmp_path):
 
 
 def test_iou_and_linking_keep_tracks_within_a_shot():
-    assert iou_matrix(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10]])).round(3).tolist() == [[1.0, 0.333]]
+    ious = iou_matrix(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10]]))
+    assert ious.round(3).tolist() == [[1.0, 0.333]]
     face = {"box": [10, 10, 50, 50], "score": 0.99, "landmarks": None}
     frames = [{"frame": k, "t": k * 0.25, "faces": [face], "cut_score": 0.05} for k in range(6)]
     assert [len(t) for t in link(frames, TRACK_CFG)] == [6]
     frames[3]["cut_score"] = 0.9  # a cut: the same box after it is a new track
     assert [len(t) for t in link(frames, TRACK_CFG)] == [3, 3]
     frames[3]["cut_score"] = 0.05
-    gap = frames[:2] + [dict(f, faces=[]) for f in frames[2:6]] + [{"frame": 6, "t": 1.6, "faces": [face], "cut_score": 0.0}]
+    gap = (frames[:2] + [dict(f, faces=[]) for f in frames[2:6]]
+           + [{"frame": 6, "t": 1.6, "faces": [face], "cut_score": 0.0}])
     assert [len(t) for t in link(gap, TRACK_CFG)] == [2, 1]  # 1.35 s unseen > max_gap_s
 
 

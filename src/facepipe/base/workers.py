@@ -10,7 +10,8 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from collections import deque
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 _model: Any = None
 _task: Callable | None = None

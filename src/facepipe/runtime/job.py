@@ -18,8 +18,8 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from ..base import atomic, clock
 from ..base.errors import FacepipeError

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..base import atomic, clock
 from ..base.unit import Unit
@@ -106,7 +106,7 @@ class Heartbeat:
             except Exception:  # a missed beat must never kill the job; the next one retries
                 pass
 
-    def start(self) -> "Heartbeat":
+    def start(self) -> Heartbeat:
         self._thread.start()
         return self
 

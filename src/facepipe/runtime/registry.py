@@ -6,7 +6,7 @@
      "runs": {"cluster": {"job_id", "pid", "host", "pid_start_time", "started_at", "heartbeat_at", "workdir"}},
      "jobs": {"detect_chunk.0": {"job_id", "rule", "chunk", "pid", "host", "pid_start_time", "slurm_job_id",
                                  "started_at", "heartbeat_at"}},             # job_name(rule, chunk) -> entry
-     "cancelled_runs": ["<run id>", ...],                  # runs cancelled by the user: their queued jobs refuse to start
+     "cancelled_runs": ["<run id>", ...],     # runs the user cancelled: their queued jobs refuse to start
      "updated_at": "..."}
 
 Every read-modify-write holds `runtime.json.lock` (filelock), and the file itself is replaced
@@ -21,9 +21,9 @@ system can show a live process's heartbeat tens of seconds late.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from filelock import Timeout
 
@@ -69,7 +69,7 @@ class Registry:
         self._lock = lock_for(self.path, timeout=lock_timeout)
 
     @classmethod
-    def from_file(cls, path: Path, heartbeat_s: float) -> "Registry":
+    def from_file(cls, path: Path, heartbeat_s: float) -> Registry:
         """The registry in `path` (layout.registry_files), an episode's or a season's, for readers
         that have no episode id (an episode's unit is then named by its registry key)."""
         data_root, unit = registry_unit(path)
@@ -163,7 +163,7 @@ class Registry:
         with self.edit() as data:
             dropped = self._drop_stale(data)
             me = procinfo.self_identity()
-            for name, entry in data["runs"].items():
+            for entry in data["runs"].values():
                 if (entry.get("pid"), entry.get("host")) != (me["pid"], me["host"]):
                     raise self.busy(entry)
             data["runs"][target] = self._entry(job_id, workdir=os.getcwd(), **extra)

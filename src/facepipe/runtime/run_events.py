@@ -17,6 +17,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from ..base import clock
 from ..base.layout import job_name
 from ..base.unit import Unit

@@ -13,8 +13,8 @@ import heapq
 import json
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -141,7 +141,7 @@ def select_stills(
     with atomic.atomic_dir(out_dir) as tmp:
         for track_id in sorted(candidates):
             ranked = sorted(candidates[track_id], key=lambda it: (-it[0], it[1]))[:cfg["per_track"]]
-            for rank, (q, index, jpeg, entry) in enumerate(ranked):
+            for rank, (_q, index, jpeg, entry) in enumerate(ranked):
                 name = f"track{track_id:05d}_{rank}_f{index:06d}.jpg"
                 (tmp / name).write_bytes(jpeg)  # the folder is published whole
                 stills.append({"file": name, "rank": rank, **entry})

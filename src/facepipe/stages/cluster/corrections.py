@@ -3,9 +3,10 @@
 A record names tracks by anchors (their times and boxes as the user saw them), never by cluster
 ids. Each anchor is found again among the episode's current tracks (`match`): a current track is
 the anchor's when the two share most of their time (MATCH_OVERLAP) and, at the anchor's sampled
-times that the track covers, its boxes overlap the recorded ones (median IoU at least MATCH_IOU). With the same tracks that is the very track; after
-detection or tracking ran again with other settings (another detect.fps, tracks cut again) it is
-the track, or the pieces of it, that now shows that face.
+times that the track covers, its boxes overlap the recorded ones (median IoU at least MATCH_IOU).
+With the same tracks that is the very track; after detection or tracking ran again with other
+settings (another detect.fps, tracks cut again) it is the track, or the pieces of it, that now
+shows that face.
 
 Records then apply in order, on top of the machine's clusters:
 

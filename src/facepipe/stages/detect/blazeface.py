@@ -193,7 +193,8 @@ class BlazeFaceDetector:
         if tiling not in (None, "tiles", "pyramid"):
             raise FacepipeError(f"BlazeFace tiling {tiling!r} is unknown; use None, 'tiles' or 'pyramid'")
         if tiling == "pyramid" and model != "short":
-            raise FacepipeError("BlazeFace tiling 'pyramid' needs model 'short' (the full-range graph has a fixed input size)")
+            raise FacepipeError("BlazeFace tiling 'pyramid' needs model 'short' "
+                                "(the full-range graph has a fixed input size)")
         self._Interpreter = Interpreter
         self.name = model
         self.spec = MODELS[model]

@@ -87,7 +87,8 @@ class MTCNNCascade:
         image = rgb.astype(np.float32)
         if scale < 1.0:
             h, w = image.shape[:2]
-            small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             boxes = self._propose(small)
             boxes[:, :4] /= scale
         else:

@@ -22,8 +22,18 @@ from torch import nn
 
 from ...base import atomic
 from ...base.errors import FacepipeError
-from .dlib_weights import (BLOCKS, CHIP_SIZE, DESCRIPTOR_DIM, LEVELS, STEM, STEM_POOL, DlibLayer, default_weights,
-                           read_dlib_net)
+from .dlib_weights import (
+    BLOCKS,
+    CHIP_SIZE,
+    DESCRIPTOR_DIM,
+    LEVELS,
+    STEM,
+    STEM_POOL,
+    DlibLayer,
+    default_weights,
+    read_dlib_net,
+    unreadable,
+)
 
 DEFAULT_BATCH = 32  # on 1 CPU thread 32 and 64 are about equally fast, 8 ~15 % and 1 ~60 % slower
 CACHE_FORMAT = "facepipe-dlib-resnet"
@@ -183,10 +193,8 @@ def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:
     """The folded weights of `weights`, from the cache when it holds this very file."""
     try:
         source = _source_id(weights)
-    except FileNotFoundError:
-        raise FacepipeError(f"{weights}: dlib's face recognition network not found; reinstall face-recognition-models") from None
     except OSError as e:
-        raise FacepipeError(f"{weights}: cannot read dlib's face recognition network ({e.strerror}); check the file or reinstall face-recognition-models") from None
+        raise unreadable(weights, e) from None
     cache = _cache_path(source)
     if cache.is_file():
         sd = _load_cache(cache, source)
@@ -213,7 +221,8 @@ def torch_device(device: str) -> torch.device:
         if not torch.cuda.is_available():
             raise FacepipeError(f"embed.device is {device!r} but no CUDA device is available; set embed.device: cpu")
         if index and int(index) >= torch.cuda.device_count():
-            raise FacepipeError(f"embed.device is {device!r} but there are only {torch.cuda.device_count()} CUDA devices; "
+            count = torch.cuda.device_count()
+            raise FacepipeError(f"embed.device is {device!r} but there are only {count} CUDA devices; "
                                 f"set embed.device: cuda:0 (or cpu)")
         return torch.device(text)
     raise FacepipeError(f"embed.device is {device!r}; use cpu, cuda or cuda:N")
@@ -252,7 +261,8 @@ class DlibResNet:
         if chips.ndim == 3:
             chips = chips[None]
         if chips.ndim != 4 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3) or chips.dtype != np.uint8:
-            raise ValueError(f"chips must be (n, {CHIP_SIZE}, {CHIP_SIZE}, 3) uint8 RGB, not {chips.shape} {chips.dtype}")
+            raise ValueError(f"chips must be (n, {CHIP_SIZE}, {CHIP_SIZE}, 3) uint8 RGB, "
+                             f"not {chips.shape} {chips.dtype}")
         out = np.empty((len(chips), DESCRIPTOR_DIM), np.float32)
         with torch.inference_mode():
             for start in range(0, len(chips), self.batch_size):

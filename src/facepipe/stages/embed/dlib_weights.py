@@ -51,7 +51,8 @@ def models_file(name: str) -> Path:
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         raise FacepipeError("face-recognition-models is not installed (embed.embedder dlib and dlib-native read "
-                            "dlib's model files from it); run pip install face-recognition-models or reinstall facepipe")
+                            "dlib's model files from it); run pip install face-recognition-models "
+                            "or reinstall facepipe")
     return Path(next(iter(spec.submodule_search_locations))) / "models" / name
 
 
@@ -219,7 +220,8 @@ def _read_details(r: _Reader, spec: tuple, in_channels: int) -> tuple[DlibLayer,
         fnr, fnc, sy, sx, py, px = (r.integer() for _ in range(6))
         pad = nr // 2 if stride == 1 else 0
         _expect((num_filters, fnr, fnc, sy, sx, py, px) == (n, nr, nc, stride, stride, pad, pad),
-                f"convolution {(num_filters, fnr, fnc, sy, sx, py, px)} where {(n, nr, nc, stride, stride, pad, pad)} belongs")
+                f"convolution {(num_filters, fnr, fnc, sy, sx, py, px)} where "
+                f"{(n, nr, nc, stride, stride, pad, pad)} belongs")
         fshape = r.alias()
         bshape = r.alias()
         for _ in range(4):  # learning-rate and weight-decay multipliers
@@ -343,11 +345,18 @@ def read_dlib_net(path: str | os.PathLike) -> list[DlibLayer]:
     path = Path(path)
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise FacepipeError(f"{path}: dlib's face recognition network not found; reinstall face-recognition-models") from None
     except OSError as e:
-        raise FacepipeError(f"{path}: cannot read dlib's face recognition network ({e.strerror}); check the file or reinstall face-recognition-models") from None
+        raise unreadable(path, e) from None
     try:
         return _parse(data)
     except _Damaged as e:
-        raise FacepipeError(f"{path}: not dlib's face recognition network ({e}); reinstall face-recognition-models") from None
+        raise FacepipeError(f"{path}: not dlib's face recognition network ({e}); "
+                            "reinstall face-recognition-models") from None
+
+
+def unreadable(path: str | os.PathLike, error: OSError) -> FacepipeError:
+    """The one message for dlib's network file missing, or there and unreadable."""
+    if isinstance(error, FileNotFoundError):
+        return FacepipeError(f"{path}: dlib's face recognition network not found; reinstall face-recognition-models")
+    return FacepipeError(f"{path}: cannot read dlib's face recognition network ({error.strerror}); "
+                         "check the file or reinstall face-recognition-models")

@@ -95,7 +95,7 @@ def facenet_weight_candidates(configured: str | None) -> list[Path]:
     if configured:
         return [Path(configured).expanduser()]
     torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")).expanduser()
-    return [torch_home / "checkpoints" / FACENET_WEIGHTS_FILE, torch_home / "hub" / "checkpoints" / FACENET_WEIGHTS_FILE]
+    return [torch_home / folder / FACENET_WEIGHTS_FILE for folder in ("checkpoints", "hub/checkpoints")]
 
 
 def find_facenet_weights(configured: str | None) -> Path:

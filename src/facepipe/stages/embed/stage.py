@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -14,7 +14,6 @@ from ...base.errors import FacepipeError
 from ...base.workers import ordered_map
 from ..stills import read_manifest
 from .embedders import EMBEDDING_DIMS, make_embedder
-
 
 BATCH = 32  # stills a worker aligns, then embeds together
 
