@@ -30,6 +30,15 @@ def _load(path: Path, what: str, fix: str) -> dict:
         raise FacepipeError(f"{path}: cannot read the {what} ({exc}); {fix}") from None
 
 
+def _one(by_id: dict[int, dict], given, missing: str, known: str) -> dict:
+    """by_id[given] for an id typed by a user, or the one-line refusal listing the ids there are."""
+    try:
+        return by_id[int(given)]
+    except (KeyError, ValueError):
+        ids = ", ".join(str(k) for k in by_id) or "none"
+        raise FacepipeError(f"{missing} {given!r}; {known} {ids}") from None
+
+
 class EpisodeView:
     """An episode as its user sees it now: clusters.json and the tracks behind it."""
 
@@ -43,12 +52,8 @@ class EpisodeView:
         self.by_cluster = {c["cluster_id"]: c for c in self.clusters["clusters"]}
 
     def cluster(self, cid) -> dict:
-        try:
-            return self.by_cluster[int(cid)]
-        except (KeyError, ValueError):
-            ids = ", ".join(str(k) for k in self.by_cluster) or "none"
-            raise FacepipeError(f"{self.paths.clusters}: episode {self.episode} has no cluster {cid!r}; "
-                                f"its clusters are {ids}") from None
+        return _one(self.by_cluster, cid, f"{self.paths.clusters}: episode {self.episode} has no cluster",
+                    "its clusters are")
 
     def track(self, tid, cluster: dict | None = None) -> dict:
         pool = cluster["track_ids"] if cluster is not None else list(self.by_track)
@@ -160,12 +165,8 @@ class SeasonView:
         self._episodes: dict[str, EpisodeView] = {}
 
     def member(self, cid) -> dict:
-        try:
-            return self.by_cast[int(cid)]
-        except (KeyError, ValueError):
-            ids = ", ".join(str(k) for k in self.by_cast) or "none"
-            raise FacepipeError(f"{self.paths.cast}: season {self.season} has no cast member {cid!r}; "
-                                f"its cast ids are {ids}") from None
+        return _one(self.by_cast, cid, f"{self.paths.cast}: season {self.season} has no cast member",
+                    "its cast ids are")
 
     def episode(self, name: str) -> EpisodeView:
         if name not in self._episodes:
@@ -199,7 +200,8 @@ def correct_season(data_root: str | Path, season: str, op: str, cast=(), episode
     view = SeasonView(data_root, season)
     ms = [view.member(c) for c in cast]
     if len(ms) < (2 if op == "merge" else 1):
-        raise FacepipeError(f"{op} needs {'two or more cast members' if op == 'merge' else 'a cast member'} of {season}")
+        need = "two or more cast members" if op == "merge" else "a cast member"
+        raise FacepipeError(f"{op} needs {need} of {season}")
     if op == "merge":
         if len({m["cast_id"] for m in ms}) < 2:
             raise FacepipeError(f"merge needs two different cast members of {season}")
@@ -252,3 +254,4 @@ def history(path: str | Path, season: bool, built: dict | None) -> list[dict]:
             row["state"] = "pending"
         rows.append(row)
     return rows
+
