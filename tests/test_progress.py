@@ -205,7 +205,7 @@ def test_plan_agrees_with_snakemakes_dry_run(run_copy):
                                   str(run_copy / "test-config.yaml")).stdout)
     assert list(planned) == ["hamilton_clip"]
     assert planned["hamilton_clip"]["steps"] == ["stills", "cluster"]
-    assert [j["rule"] for j in planned["hamilton_clip"]["jobs"]] == ["stills", "embed", "cluster"]
+    assert [j["rule"] for j in planned["hamilton_clip"]["jobs"]] == ["stills", "embed", "cluster", "appearances"]
     assert "Missing output files" in planned["hamilton_clip"]["jobs"][0]["reason"]
     dry = jobs(snakemake(run_copy, "cluster_target", "-n"))
     assert dry == {(j["rule"], ep) for ep, e in planned.items() for j in e["jobs"]}

@@ -60,13 +60,14 @@ def test_pct_never_goes_down_along_the_pipeline_and_stays_in_each_step():
             assert step.band[0] <= pct <= step.band[1], (rule, k, pct)
             seen.append(pct)
     assert seen == sorted(seen)
-    assert rule_pct("detect_chunk", 0) == 0.0 and rule_pct("cluster", 1) == 1.0
+    assert rule_pct("detect_chunk", 0) == 0.0 and rule_pct("appearances", 1) == 1.0
     assert rule_pct("track", -1) == 0.5 and rule_pct("track", 2) == 0.7  # clamped
 
 
 def test_first_and_last_rules_of_a_step():
     assert is_first_rule_of_step("detect_chunk") and not is_last_rule_of_step("detect_chunk")
-    assert is_last_rule_of_step("detect") and is_first_rule_of_step("embed") and is_last_rule_of_step("cluster")
+    assert is_last_rule_of_step("detect") and is_first_rule_of_step("embed") and is_last_rule_of_step("appearances")
+    assert not is_last_rule_of_step("cluster")
 
 
 def test_state_pct_is_monotone_within_a_run_and_restarts_with_a_new_run(tmp_path):

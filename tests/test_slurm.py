@@ -91,7 +91,7 @@ def test_every_rule_goes_through_sbatch_and_matches_a_local_run(slurm, built_run
 
     sent = submitted(proc.stdout + proc.stderr)
     for ep in ("hamilton_clip", "walking_and_pause"):
-        for rule in ("detect_chunk", "track", "stills", "embed", "cluster"):
+        for rule in ("detect_chunk", "track", "stills", "embed", "cluster", "appearances"):
             assert len(sent.get((rule, ep), [])) == 1, f"{rule} of {ep} was not submitted once: {sent}"
         states = sacct_states([i for (r, e), ids in sent.items() if e == ep for i in ids])
         assert set(states.values()) == {"COMPLETED"}, states

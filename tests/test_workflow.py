@@ -18,7 +18,7 @@ from helpers import SHARED_VIDEOS, jobs, paths, snakemake, write_config
 
 pytestmark = pytest.mark.media
 EPISODES = sorted(p.stem for p in SHARED_VIDEOS.glob("*") if p.suffix in {".mp4", ".gif"})  # none without the media
-STAGES = {"detect_chunk", "detect", "track", "stills", "embed", "cluster"}
+STAGES = {"detect_chunk", "detect", "track", "stills", "embed", "cluster", "appearances"}
 
 
 @pytest.mark.parametrize("ep", EPISODES)
@@ -118,7 +118,7 @@ def test_deleted_stills_rebuild_only_what_depends_on_them(run_copy):
     other_mtime = paths(run_copy, "walking_and_pause").clusters.stat().st_mtime_ns
     shutil.rmtree(paths(run_copy, ep).stills_dir)
     planned = jobs(snakemake(run_copy, "cluster_target", "-n"))
-    assert planned == {("stills", ep), ("embed", ep), ("cluster", ep)}
+    assert planned == {("stills", ep), ("embed", ep), ("cluster", ep), ("appearances", ep)}
     ran = jobs(snakemake(run_copy, "cluster_target"))
     assert ran == planned
     assert (paths(run_copy, ep).stills_dir / "manifest.json").exists()
@@ -129,7 +129,7 @@ def test_deleted_stills_rebuild_only_what_depends_on_them(run_copy):
 def test_changed_cluster_threshold_reruns_only_cluster(run_copy):
     write_config(run_copy, SHARED_VIDEOS, cluster={"threshold": 0.3})
     ran = jobs(snakemake(run_copy, "cluster_target"))
-    assert ran == {("cluster", ep) for ep in EPISODES}
+    assert ran == {(rule, ep) for rule in ("cluster", "appearances") for ep in EPISODES}
     clusters = json.loads(paths(run_copy, "hamilton_clip").clusters.read_text())
     assert clusters["threshold"] == 0.3
 
@@ -137,7 +137,7 @@ def test_changed_cluster_threshold_reruns_only_cluster(run_copy):
 def test_changed_embedder_reruns_embed_and_cluster(run_copy):
     write_config(run_copy, SHARED_VIDEOS, embed={"embedder": "facenet"})
     planned = jobs(snakemake(run_copy, "cluster_target", "-n"))
-    assert planned == {(stage, ep) for stage in ("embed", "cluster") for ep in EPISODES}
+    assert planned == {(stage, ep) for stage in ("embed", "cluster", "appearances") for ep in EPISODES}
 
 
 def test_changed_detect_fps_reruns_everything_downstream(run_copy):

@@ -30,6 +30,9 @@ STILLS_MANIFEST = "harvest/{ep}/stills/manifest.json"  # lists every still of th
 EMBEDDINGS = "harvest/{ep}/embeddings.npz"
 CLUSTERS = "harvest/{ep}/clusters.json"
 CONTACT_SHEET = "harvest/{ep}/clusters.jpg"
+APPEARANCES = "harvest/{ep}/appearances.csv"  # who is on screen when: one row per track
+TIMELINE = "harvest/{ep}/timeline.png"
+APPEARANCES_VTT = "harvest/{ep}/appearances.vtt"
 DIAGNOSTICS_DIR = "harvest/{ep}/diagnostics"
 PIPELINE_STATE = "harvest/{ep}/diagnostics/pipeline_state.json"
 PROGRESS_LOG = "harvest/{ep}/diagnostics/progress.jsonl"
@@ -62,7 +65,8 @@ LAUNCH_LOG = "harvest/{ep}/logs/snakemake.log"
 STEP_OUTPUTS = {"detect": (DETECTIONS, VIDEO_INFO)}
 STEP_OUTPUTS["track"] = STEP_OUTPUTS["detect"] + (TRACKS,)
 STEP_OUTPUTS["stills"] = STEP_OUTPUTS["track"] + (STILLS_DIR,)
-STEP_OUTPUTS["cluster"] = STEP_OUTPUTS["stills"] + (EMBEDDINGS, CLUSTERS, CONTACT_SHEET)
+STEP_OUTPUTS["cluster"] = STEP_OUTPUTS["stills"] + (EMBEDDINGS, CLUSTERS, CONTACT_SHEET, APPEARANCES, TIMELINE,
+                                                   APPEARANCES_VTT)
 # A season's outputs (its target also asks for every episode's STEP_OUTPUTS["cluster"]).
 SEASON_OUTPUTS = (CAST, SCREEN_TIME_CSV, SCREEN_TIME_CHART, CAST_SHEET)
 
@@ -173,6 +177,18 @@ class EpisodePaths:
     @property
     def contact_sheet(self) -> Path:
         return self._p(CONTACT_SHEET)
+
+    @property
+    def appearances(self) -> Path:
+        return self._p(APPEARANCES)
+
+    @property
+    def timeline(self) -> Path:
+        return self._p(TIMELINE)
+
+    @property
+    def appearances_vtt(self) -> Path:
+        return self._p(APPEARANCES_VTT)
 
     @property
     def pipeline_state(self) -> Path:

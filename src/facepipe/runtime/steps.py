@@ -23,8 +23,8 @@ STEPS = (
          "detect_target"),
     Step("track", "Track", "tracking", 2, (0.50, 0.70), (("track", (0.0, 1.0)),), "track_target"),
     Step("stills", "Stills", "stills", 3, (0.70, 0.75), (("stills", (0.0, 1.0)),), "stills_target"),
-    Step("cluster", "Cluster", "clustering", 4, (0.75, 1.00), (("embed", (0.0, 0.8)), ("cluster", (0.8, 1.0))),
-         "cluster_target"),
+    Step("cluster", "Cluster", "clustering", 4, (0.75, 1.00),
+         (("embed", (0.0, 0.8)), ("cluster", (0.8, 0.96)), ("appearances", (0.96, 1.0))), "cluster_target"),
 )
 # A season has one step: linking its episodes' clusters into a cast (progress of its own, under
 # seasons/{season}/diagnostics/).
