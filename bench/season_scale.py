@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from facepipe.base.layout import SeasonPaths
+from facepipe.stages.season import cast_summary
 
 from benchlib import OUT, REPO, episode, machine, snakemake_cmd, timed, write_config
 from planning import stand_in_videos
@@ -64,7 +65,7 @@ def stand_in_episode(workdir, ep: str, rng, centres: np.ndarray, clusters: int, 
                                           "threshold": 0.08, "clusters": out_clusters, "unassigned_track_ids": []}))
     for k, path in enumerate([paths.detect_chunk(0), paths.detect_chunk_info(0), paths.detections, paths.video_info,
                               paths.tracks, paths.stills_dir / "manifest.json", paths.embeddings, paths.clusters,
-                              paths.contact_sheet]):
+                              paths.contact_sheet, paths.appearances, paths.timeline, paths.appearances_vtt]):
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("{}")
@@ -93,7 +94,8 @@ def main() -> int:
     for video in sorted(videos.iterdir()):
         stand_in_episode(work, video.stem, rng, centres, args.clusters, stamp)
     planned = timed(snakemake_cmd(work, "season_target", "-n"))[1].stdout
-    if "season_target" not in planned or any(f"rule {r}:" in planned for r in ("detect_chunk", "embed", "cluster")):
+    if "season_target" not in planned or any(f"rule {r}:" in planned
+                                             for r in ("detect_chunk", "embed", "cluster", "appearances")):
         raise SystemExit("stand-in episodes are not taken as built; the timing would run real jobs")
     wall, _ = timed(snakemake_cmd(work, "season_target"))
     season = "Show_S01"
@@ -106,8 +108,7 @@ def main() -> int:
           f"cast of {CAST} + {GUESTS} guests per episode")
     print(f"season job: {float(job['s']):.1f} s (goal < 30), peak memory {float(job['max_rss']):.0f} MB (goal < 2048); "
           f"snakemake season_target wall {wall:.1f} s")
-    print(f"cast found: {len(cast['cast'])} members (of {CAST}), {len(cast['unlinked'])} unlinked clusters "
-          f"(guests: {args.episodes * GUESTS})")
+    print(f"cast found: {cast_summary(cast)} (a cast of {CAST}; guests: {args.episodes * GUESTS})")
     shutil.move(held / spare.name, videos / spare.name)
     dry = timed(snakemake_cmd(work, "season_target", "-n"))[1].stdout
     rules = sorted({line.split()[-1].rstrip(":") for line in dry.splitlines() if line.startswith(("rule ", "localrule "))})

@@ -2,7 +2,7 @@
 from facepipe.base import atomic
 from facepipe.runtime.job import stage_job
 from facepipe.stages.cluster import load_references
-from facepipe.stages.season import build_cast, load_episode, write_cast_sheet, write_chart, write_csv
+from facepipe.stages.season import build_cast, cast_summary, load_episode, write_cast_sheet, write_chart, write_csv
 
 cfg, cluster = snakemake.params.season, snakemake.params.cluster
 data_root, episodes = snakemake.config["data_root"], snakemake.params.episodes
@@ -23,4 +23,4 @@ with stage_job(snakemake, "season", uses_torch=bool(cluster.get("references"))) 
     write_csv(cast, snakemake.output.csv)
     write_chart(cast, snakemake.output.chart)
     write_cast_sheet(cast, data_root, snakemake.output.sheet)
-    job.progress(len(episodes) + 2, len(episodes) + 2, f"{len(cast['cast'])} cast members, {len(cast['unlinked'])} unlinked")
+    job.progress(len(episodes) + 2, len(episodes) + 2, cast_summary(cast))

@@ -18,6 +18,8 @@ from facepipe.runtime.launch import snakemake_argv
 from facepipe.tools.testmedia import SHARED, SHARED_VIDEOS  # noqa: F401 (for the tests)
 
 BIN = Path(sys.executable).parent
+# Where tests leave what a person should look at (screenshots, charts): $FACEPIPE_ARTIFACTS.
+ARTIFACTS = Path(os.environ.get("FACEPIPE_ARTIFACTS") or REPO / "test-artifacts")
 # The test seasons (conftest's season_run): season -> the shared photo set its episodes show.
 SEASON_SETS = {"LFW_S01": "lfw10", "JOHNS_S01": "johns"}
 # Why the tests that read the shared test media cannot run here (None: they can).

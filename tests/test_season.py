@@ -13,6 +13,7 @@ from facepipe.base.config import defaults
 from facepipe.base.errors import FacepipeError
 from facepipe.base.layout import SeasonPaths
 from facepipe.base.seasons import UNMATCHED, group, season_of
+from facepipe.stages.season import cast_summary
 from helpers import SEASON_SETS as SEASONS
 from helpers import SHARED, SHARED_VIDEOS, copy_workdir, facepipe, ffmpeg, jobs, paths, snakemake, write_config
 REFERENCES = SHARED / "faces" / "reference"
@@ -50,9 +51,13 @@ def test_the_cast_is_the_people_across_episodes(season_run, season, tmp_path):
     result = json.loads(proc.stdout)
     print(f"{season}:", json.dumps({k: v for k, v in result.items() if k != "episodes_of_person"}))
     assert result == json.loads(out.read_text())
-    assert result["bcubed_f"] >= 0.95, result
+    # lfw10's two people split within an episode stay two cast members (docs/seasons.md): 0.946
+    assert result["bcubed_f"] >= (0.94 if season == "LFW_S01" else 0.99), result
     assert result["people_found_whole"] == result["people"] == (10 if season == "LFW_S01" else 5), result
-    assert result["merged_cast"] == [], result
+    assert result["merged_cast"] == [], result  # no cast member holds two people
+    cast = json.loads(season_paths(work, season).cast.read_text())
+    assert all(len(a["cluster_ids"]) == 1 for m in cast["cast"] for a in m["appearances"]), \
+        "two clusters of one episode are never one cast member"
     assert any(len(eps) == 2 for eps in result["episodes_of_person"].values())  # casts overlap
 
 
@@ -62,24 +67,30 @@ def test_season_outputs_agree_with_each_other_and_the_episodes(season_run):
     cast = json.loads(p.cast.read_text())
     assert cast["season"] == "LFW_S01" and cast["episodes"] == ["LFW_S01_E01", "LFW_S01_E02", "LFW_S01_E03"]
     assert cast["embedder"] == "dlib" and cast["threshold"] > 0
-    times = [m["screen_time_s"] for m in cast["cast"]]
-    assert times == sorted(times, reverse=True) and [m["cast_id"] for m in cast["cast"]] == list(range(len(times)))
+    recurring = [m["recurring"] for m in cast["cast"]]
+    assert recurring == sorted(recurring, reverse=True) and recurring.count(True) >= 10  # recurring cast first
+    for part in (True, False):
+        times = [m["screen_time_s"] for m in cast["cast"] if m["recurring"] is part]
+        assert times == sorted(times, reverse=True)
+    assert [m["cast_id"] for m in cast["cast"]] == list(range(len(cast["cast"])))
     seen = set()
     for m in cast["cast"]:
+        assert m["recurring"] == (len(m["appearances"]) > 1) and not m["hidden"]
         assert m["screen_time_s"] == pytest.approx(sum(a["screen_time_s"] for a in m["appearances"]), abs=0.01)
         for a in m["appearances"]:
             clusters = {c["cluster_id"]: c for c in json.loads(paths(work, a["episode"]).clusters.read_text())["clusters"]}
             assert a["screen_time_s"] == pytest.approx(sum(clusters[c]["screen_time_s"] for c in a["cluster_ids"]), abs=0.01)
             assert (work / "data" / a["best_still"]).is_file()
             seen |= {(a["episode"], c) for c in a["cluster_ids"]}
-    seen |= {(u["episode"], u["cluster_id"]) for u in cast["unlinked"]}
     every = {(ep, c["cluster_id"]) for ep in cast["episodes"]
              for c in json.loads(paths(work, ep).clusters.read_text())["clusters"]}
-    assert seen == every, "every cluster of the season is in the cast or unlinked, once"
+    assert seen == every and cast["unlinked"] == [], "every cluster of the season is in the cast, once"
     with open(p.screen_time_csv, newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["cast_id", "name", "total_s", *cast["episodes"]] and len(rows) == len(cast["cast"]) + 1
-    assert float(rows[1][2]) == pytest.approx(cast["cast"][0]["screen_time_s"], abs=0.06)
+    assert rows[0] == ["cast_id", "name", "recurring", "total_s", *cast["episodes"]]
+    assert len(rows) == len(cast["cast"]) + 1 and [r[2] for r in rows[1:]] == [str(r).lower() for r in recurring]
+    assert float(rows[1][3]) == pytest.approx(cast["cast"][0]["screen_time_s"], abs=0.001)
+    assert cast_summary(cast) in p.log().read_text()  # the job's last message says what it found
     chart, sheet = cv2.imread(str(p.screen_time_chart)), cv2.imread(str(p.cast_sheet))
     assert chart is not None and chart.shape[0] >= 300 and chart.shape[1] >= 400
     assert sheet is not None and sheet.shape[0] >= 40 + 100 * len(cast["cast"])
@@ -99,7 +110,7 @@ def test_adding_an_episode_runs_only_its_stages_and_its_season(season_run, tmp_p
     run = copy_workdir(work, tmp_path / "run")
     (run / "videos" / "LFW_S01_E04.mp4").symlink_to(SHARED_VIDEOS / "hamilton_clip.mp4")
     dry = snakemake(run, "season_target", "-n")
-    stages = {"detect_chunk", "detect", "track", "stills", "embed", "cluster"}
+    stages = {"detect_chunk", "detect", "track", "stills", "embed", "cluster", "appearances"}
     assert jobs(dry) == {(s, "LFW_S01_E04") for s in stages} | {("season", None)}, jobs(dry)
     text = dry.stdout + dry.stderr
     assert "wildcards: season=LFW_S01" in text and "season=JOHNS_S01" not in text

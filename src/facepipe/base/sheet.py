@@ -19,6 +19,7 @@ LABEL_W = 220  # the label column
 HEADER_H = 40
 CAPTION_H = 16  # the line under each picture, on sheets with captions
 NAME_SCALE = 0.6  # the largest a name is written; a longer one is shrunk to fit the label column
+TITLE_SCALE = 0.7
 BACKGROUND, HEADER_BACKGROUND, MISSING_GREY = 24, 0, 80
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -59,6 +60,15 @@ def sheet_width(columns: int) -> int:
     return LABEL_W + columns * (THUMB + PAD) + PAD
 
 
+def fit_columns(title: str, columns: int, most: int) -> int:
+    """The columns of a sheet that shows `columns` pictures a row and its whole title (`most` at most)."""
+    need = cv2.getTextSize(title, FONT, TITLE_SCALE, 1)[0][0] + 2 * PAD
+    k = max(1, columns)
+    while sheet_width(k) < need and k < most:
+        k += 1
+    return k
+
+
 def render(title: str, rows: list[Row], columns: int, empty: str, captions: bool = False) -> np.ndarray:
     """The sheet as a BGR image: at most `columns` pictures a row; `empty` is written where there is
     no row."""
@@ -80,7 +90,7 @@ def render(title: str, rows: list[Row], columns: int, empty: str, captions: bool
             draw_text(row, entry.more, (width - 90, THUMB // 2), 0.45)
         out.append(row)
     header = np.full((HEADER_H, width, 3), HEADER_BACKGROUND, np.uint8)
-    draw_text(header, title, (PAD, 26), 0.7)
+    draw_text(header, title, (PAD, 26), TITLE_SCALE)
     if not out:
         blank = np.full((THUMB, width, 3), BACKGROUND, np.uint8)
         draw_text(blank, empty, (PAD, THUMB // 2), 0.7)

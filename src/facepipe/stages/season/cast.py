@@ -2,10 +2,10 @@
 episode, the best still of each appearance, and names from the reference photos.
 
 Items are the clusters of the season's episodes (their tracks' mean embedding, as clustering uses
-them). Two clusters of one episode that share a frame are two people; two that do not may be one
-person split within the episode, and are joined here when they are near. A group of one cluster,
-in one episode, with no name, is not a cast member: it is listed as unlinked (a guest, a face in
-the crowd). Cast members are sorted by their total screen time.
+them). Two clusters of one episode are never one cast member: the episode's clustering kept them
+apart (only the user's merge joins them). Every person with screen time is a cast member: the
+recurring cast (seen in two episodes or more) first, then the people seen in one episode (a
+guest, a face in the crowd), each by total screen time; hidden ones last.
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from .corrections import constraints
 from .linking import link
 
 # Cosine distance below which two episodes' clusters are one cast member (average linkage over
-# the clusters' mean embeddings), per embedder space. dlib: measured by bench/season_ablation.py
-# on lfw10 and johns spread over three episodes each (docs/seasons.md): from 0.03 to 0.08 every
-# person is one cast member in all their episodes and no cast member holds two people; 0.08 links
-# most (BCubed F 0.974 and 1.000), 0.09 merges three pairs of lfw10 people. It is also the episode
-# clustering threshold, so a season continues the episodes' clustering. facenet's: a placeholder.
+# the clusters' mean embeddings, two clusters of one episode never joined), per embedder space.
+# dlib: measured by bench/season_ablation.py on four slideshow seasons (lfw10, johns, and two held
+# out: 13 and 15 people; docs/seasons.md): from 0.05 to 0.10 every person is one cast member in
+# all their episodes and no cast member holds two people; 0.08 is the middle of that run (BCubed F
+# 0.946 / 1.000 / 0.958 / 0.962, the same from 0.06 to 0.10); 0.11 merges two people. It is
+# also the episode clustering threshold, so a season continues the episodes' clustering.
+# facenet's: a placeholder.
 SEASON_THRESHOLDS = {"dlib": 0.08, "facenet": 0.5}
 
 
@@ -98,11 +100,17 @@ def _embedder(episodes: list[EpisodeClusters]) -> str:
 
 def build_cast(season: str, episodes: list[EpisodeClusters], threshold: float | None,
                references: dict | None = None, name_threshold: float | None = None,
-               report: dict | None = None, corrections_file: str | Path | None = None) -> dict:
+               report: dict | None = None, corrections_file: str | Path | None = None,
+               within_episode: bool = False) -> dict:
     """cast.json for `season`: the episodes' clusters linked into cast members (and named, with
     `references` from cluster.load_references), under the user's corrections (the records of
     `corrections_file`, the season's, where it exists) and the names the user gave in the
-    episodes. Clusters the user hid in their episode are left out."""
+    episodes. Clusters the user hid in their episode are left out.
+
+    Two clusters of one episode are never one cast member (the episode's clustering kept them
+    apart, on more evidence than their means), unless the user merged them. `within_episode`
+    joins such clusters too where they never share a frame and are near: the rule before,
+    measured worse by bench/season_ablation.py (docs/seasons.md)."""
     fixes = Path(corrections_file) if corrections_file and Path(corrections_file).exists() else None
     records = effective(parse(fixes, season=True)) if fixes else []
     embedder = _embedder(episodes)
@@ -122,7 +130,8 @@ def build_cast(season: str, episodes: list[EpisodeClusters], threshold: float | 
     for i, j in user.apart:
         forbidden.setdefault(i, set()).add(j)
         forbidden.setdefault(j, set()).add(i)
-    groups = link(points, forbidden, threshold, user.together or None)
+    apart = None if within_episode else np.array([e.episode for e, _k in items])
+    groups = link(points, forbidden, threshold, user.together or None, apart)
     named, summary = {}, None
     for g, group in enumerate(groups):
         given = sorted({user.names[i] for i in group if i in user.names})
@@ -137,7 +146,6 @@ def build_cast(season: str, episodes: list[EpisodeClusters], threshold: float | 
             by_refs, summary = name_groups(dist, names, key, name_threshold)
             named.update({rest[r]: v for r, v in by_refs.items()})
     members = []
-    unlinked = []
     for g, group in enumerate(groups):
         appearances: dict[str, dict] = {}
         for i in group:
@@ -149,30 +157,37 @@ def build_cast(season: str, episodes: list[EpisodeClusters], threshold: float | 
             a["screen_time_s"] += c["screen_time_s"]
             if e.best[k] and e.best[k][1] > a["_q"]:
                 a["best_still"], a["_q"] = e.best[k]
-        if len(group) == 1 and g not in named:
-            e, k = items[group[0]]
-            unlinked.append({"episode": e.episode, "cluster_id": e.clusters["clusters"][k]["cluster_id"],
-                             "screen_time_s": e.clusters["clusters"][k]["screen_time_s"]})
-            continue
         ordered = [appearances[e.episode] for e in episodes if e.episode in appearances]
         for a in ordered:
             a.pop("_q")
             a["cluster_ids"].sort()
             a["screen_time_s"] = round(a["screen_time_s"], 3)
-        member = {"screen_time_s": round(sum(a["screen_time_s"] for a in ordered), 3), "appearances": ordered}
+        member = {"screen_time_s": round(sum(a["screen_time_s"] for a in ordered), 3), "recurring": len(ordered) > 1,
+                  "appearances": ordered}
         if g in named:
             member["name"], distance, member["named_by"] = named[g]
             if distance is not None:
                 member["name_distance"] = round(distance, 4)
         member["hidden"] = any(user.hidden.get(i, False) for i in group)
         members.append(member)
-    members.sort(key=lambda m: (m["hidden"], -m["screen_time_s"], m["appearances"][0]["episode"],
+    members.sort(key=lambda m: (m["hidden"], not m["recurring"], -m["screen_time_s"], m["appearances"][0]["episode"],
                                 m["appearances"][0]["cluster_ids"]))
     cast = [{"cast_id": k, **m} for k, m in enumerate(members)]
     result = {"season": season, "episodes": [e.episode for e in episodes], "embedder": embedder,
-              "threshold": threshold, "cast": cast, "unlinked": unlinked}
+              "threshold": threshold, "cast": cast,
+              "unlinked": []}  # every person is in the cast now; kept while the dashboard's season page reads it
     if summary is not None:
         result["references"] = {**summary, **(report or {})}
     result["corrections"] = {"file": str(fixes) if fixes else None, "applied": user.applied,
                              "unmatched": user.unmatched}
     return result
+
+
+def cast_summary(cast: dict) -> str:
+    """What the season found, in a line: "4 recurring cast members, 6 seen in one episode"."""
+    shown = [m for m in cast["cast"] if not m.get("hidden")]
+    recurring = sum(m["recurring"] for m in shown)
+    once = len(shown) - recurring
+    hidden = len(cast["cast"]) - len(shown)
+    text = f"{recurring} recurring cast {'member' if recurring == 1 else 'members'}, {once} seen in one episode"
+    return text + (f", {hidden} hidden" if hidden else "")

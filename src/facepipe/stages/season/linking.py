@@ -36,10 +36,12 @@ def near_pairs(points: np.ndarray, threshold: float) -> tuple[np.ndarray, np.nda
 
 
 def link(points: np.ndarray, forbidden: dict[int, set[int]], threshold: float,
-         together: list[list[int]] | None = None) -> list[list[int]]:
+         together: list[list[int]] | None = None, apart: np.ndarray | None = None) -> list[list[int]]:
     """Groups of item indices: average linkage below `threshold`, never joining an item with one
     in `forbidden[item]` (nor groups holding such a pair). Every item is in one group. The items
-    of each `together` group are one group whatever their distance (cluster.agglomerate)."""
+    of each `together` group are one group whatever their distance (cluster.agglomerate). Items
+    with the same `apart` label (e.g. their episode) are never joined either, unless `together`
+    joins them."""
     n = len(points)
     if n == 0:
         return []
@@ -62,6 +64,9 @@ def link(points: np.ndarray, forbidden: dict[int, set[int]], threshold: float,
             for other in forbidden.get(int(m), ()):
                 if other in index:
                     ban[index[int(m)], index[other]] = ban[index[other], index[int(m)]] = True
+        if apart is not None:
+            ban |= apart[members][:, None] == apart[members][None, :]
+            np.fill_diagonal(ban, False)
         mine = [[index[k] for k in g if k in index] for g in together or ()]
         mine = [g for g in mine if len(g) > 1]
         for part in agglomerate(points[members].astype(np.float64), ban, threshold, mine or None):
