@@ -111,7 +111,7 @@ def draw_chart(cast: dict):
         once = [k for k, m in enumerate(members) if not m["recurring"]]
         if once and once[0] > 0:
             ax.axhline(once[0] - 0.5, color="black", linewidth=1.5)
-            sub += " (grey, below the line)"
+            sub = sub.replace(" seen in one episode", " seen in one episode (grey, below the line)", 1)
         ax.set_xticks(range(len(episodes)), names)
         ax.xaxis.tick_top()
         ax.set_xlabel("episode" + (f" ({prefix}…)" if prefix else ""))
