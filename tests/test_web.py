@@ -34,7 +34,9 @@ from helpers import REPO, SHARED_VIDEOS, need_media, wait_for  # noqa: E402
 
 BASE = "http://127.0.0.1:8765"
 ORIGIN = {"Origin": BASE}
-ACTIONS = [f"/api/episodes/Ep_1/build/{s.name}" for s in STEPS] + ["/api/episodes/Ep_1/cancel"]
+ACTIONS = [f"/api/episodes/Ep_1/build/{s.name}" for s in STEPS] + ["/api/episodes/Ep_1/cancel"] + [
+    "/api/episodes/Ep_1/corrections", "/api/seasons/other/corrections", "/api/seasons/other/build",
+    "/api/seasons/other/cancel"]
 
 
 def stand_in(root: Path) -> dict:
@@ -195,6 +197,7 @@ def _nothing_started(site, launcher) -> None:
     for ep in ("Ep_1", "Ep_3"):
         paths = EpisodePaths(site["data"], ep)
         assert not paths.launch_log.exists() and not paths.runtime.exists()
+    assert not (site["data"] / "corrections").exists(), "a correction was recorded"
 
 
 @pytest.mark.parametrize("headers", [
@@ -421,6 +424,9 @@ def test_a_token_is_required_off_the_loopback(tmp_path):
         assert c.get("/").status_code == 401
         assert c.get("/api/episodes", headers={"Authorization": "Bearer wrong-token-here"}).status_code == 401
         assert c.get("/?token=wrong").status_code == 401
+        fix = c.post("/api/episodes/Ep_1/corrections", headers={"Origin": "http://10.1.2.3:8765"},
+                     json={"op": "hide", "clusters": [0]})
+        assert fix.status_code == 401, "a correction without the token"
         assert c.get("/api/episodes", headers={"Authorization": f"Bearer {token}"}).status_code == 200
         first = c.get(f"/?token={token}")
         assert first.status_code == 303 and first.headers["location"] == "/"
@@ -457,3 +463,184 @@ def test_the_server_refuses_to_start_off_the_loopback_without_a_token(site):
     assert len(lines) == 1 and "not a loopback address" in lines[0] and "--token" in lines[0], proc.stderr
     with socket.socket() as again:  # nothing took the port
         again.bind(("0.0.0.0", port))
+
+
+# --- corrections from the pages -----------------------------------------------------------------
+def _track(tid: int, t0: float, x: float) -> dict:
+    return {"track_id": tid, "detections": [{"frame": int((t0 + k / 4) * 25), "t": t0 + k / 4,
+                                             "box": [x, 40.0, x + 60.0, 100.0], "score": 0.99} for k in range(8)]}
+
+
+def corrections_site(root: Path) -> dict:
+    """stand_in(), with Ep_1 and Ep_3 clustered (tracks.json, clusters.json, embeddings.npz) and
+    season `other` (both episodes) linked into a cast; reference photos of two people."""
+    site = stand_in(root)
+    refs = root / "refs"
+    refs.mkdir()
+    for name in ("ada_lovelace.jpg", "grace_hopper.jpg"):
+        cv2.imwrite(str(refs / name), np.full((40, 40, 3), 200, np.uint8))
+    site["config"].write_text(site["config"].read_text() + f"cluster:\n  references: {refs}\n")
+    # Ep_1: cluster 0 (tracks 0, 1), 1 (track 2), 2 (track 3): cluster 2 is nearer 0 than 1 is.
+    unit = np.eye(4)
+    vectors = {0: unit[0], 1: unit[0], 2: unit[1], 3: 0.8 * unit[0] + 0.6 * unit[2]}
+    for ep, groups, names in (("Ep_1", [[0, 1], [2], [3]], ["Someone", None, None]), ("Ep_3", [[0]], [None])):
+        paths = EpisodePaths(site["data"], ep)
+        paths.harvest.mkdir(parents=True, exist_ok=True)
+        tids = [t for g in groups for t in g]
+        paths.tracks.write_text(json.dumps({"episode": ep, "sample_fps": 4.0,
+                                            "tracks": [_track(t, 3.0 * t, 20.0 + 30 * t) for t in tids]}))
+        paths.clusters.write_text(json.dumps({"episode": ep, "embedder": "dlib", "method": "agglomerative",
+                                              "unassigned_track_ids": [], "clusters": [
+            {"cluster_id": k, "track_ids": g, "screen_time_s": 2.0 * len(g), "hidden": False,
+             **({"name": n, "named_by": "distance"} if n else {})} for k, (g, n) in enumerate(zip(groups, names))]}))
+        np.savez(paths.embeddings, vectors=np.stack([vectors[t] for t in tids]), track_ids=np.array(tids),
+                 files=np.array([f"t{t}.jpg" for t in tids]), quality=np.ones(len(tids), np.float32),
+                 embedder=np.array("dlib"))
+    from facepipe.base.layout import SeasonPaths
+
+    cast = SeasonPaths(site["data"], "other").cast
+    cast.parent.mkdir(parents=True, exist_ok=True)
+    cast.write_text(json.dumps({"season": "other", "episodes": ["Ep_1", "Ep_3"], "threshold": 0.08, "embedder": "dlib",
+                                "unlinked": [], "cast": [
+        {"cast_id": 0, "screen_time_s": 6.0, "name": "Someone", "named_by": "distance", "hidden": False,
+         "appearances": [{"episode": "Ep_1", "cluster_ids": [0], "screen_time_s": 4.0},
+                         {"episode": "Ep_3", "cluster_ids": [0], "screen_time_s": 2.0}]},
+        {"cast_id": 1, "screen_time_s": 2.0, "hidden": False,
+         "appearances": [{"episode": "Ep_1", "cluster_ids": [1], "screen_time_s": 2.0}]}]}))
+    return site
+
+
+class FakeBuilds:
+    """The launcher's build, recorded instead of run (a real one: test_web_browser.py); `busy`
+    makes it refuse as a live run would."""
+
+    def __init__(self):
+        self.calls, self.busy = [], False
+
+    async def __call__(self, name, step, kind="episode"):
+        from facepipe.runtime.registry import RegistryBusy
+
+        if self.busy:
+            raise RegistryBusy(f"{kind} {name} is already being built by cluster_{name} (pid 1)")
+        self.calls.append((name, step, kind))
+
+        class Started:
+            proc = type("P", (), {"pid": 4242})()
+
+            @staticmethod
+            def public():
+                return {"step": step, "pid": 4242, "alive": True}
+
+        return Started()
+
+
+@pytest.fixture(scope="module")
+def fixing(tmp_path_factory):
+    site = corrections_site(tmp_path_factory.mktemp("fixing"))
+    app = create_app(settings_for(site))
+    builds = FakeBuilds()
+    app.state.launcher.build = builds
+    with TestClient(app, base_url=BASE) as c:
+        wait_for(lambda: len(rows(c)) == 3 and c.get("/api/seasons").json()["seasons"], timeout=30,
+                 what="the watcher's first look")
+        yield c, site, builds
+
+
+def _history(client, url: str) -> list[dict]:
+    return client.get(url).json()["corrections"]["history"]
+
+
+def test_the_episode_page_gets_each_tracks_still_merge_suggestions_and_the_names_to_offer(fixing):
+    client, _site, _builds = fixing
+    detail = client.get("/api/episodes/Ep_1").json()
+    first = detail["clusters"][0]
+    assert [t["track_id"] for t in first["track_stills"]] == [0, 1]
+    assert first["track_stills"][0]["still"] == "/files/Ep_1/stills/track00000_0_f000001.jpg"
+    assert first["track_stills"][1]["still"] is None, "a track without a still is still pickable"
+    near = [(s["cluster_id"], s["distance"]) for s in first["similar"]]
+    assert [c for c, _d in near] == [2, 1] and near[0][1] == pytest.approx(0.2, abs=1e-3), "closest first"
+    assert detail["names"] == ["ada_lovelace", "grace_hopper", "Someone"], "the season's names and the references'"
+    assert detail["season"] == "other" and detail["corrections"]["history"] == []
+    assert detail["clusters_version"]
+
+
+def test_a_correction_is_recorded_and_its_cluster_build_started(fixing):
+    client, site, builds = fixing
+    builds.calls.clear()
+    version = client.get("/api/episodes/Ep_1").json()["clusters_version"]
+    done = client.post("/api/episodes/Ep_1/corrections", headers=ORIGIN,
+                       json={"op": "merge", "clusters": [0, 2], "version": version})
+    assert done.status_code == 202, done.text
+    body = done.json()
+    assert builds.calls == [("Ep_1", "cluster", "episode")] and body["build"]["pid"] == 4242
+    assert body["record"]["op"] == "merge" and "merge cluster 0 (Someone), cluster 2" in body["record"]["note"]
+    record = body["record"]["id"]
+    assert [(h["id"], h["state"]) for h in _history(client, "/api/episodes/Ep_1")] == [(record, "pending")]
+    # Every page hears of it: the row carries the corrections file's stamp.
+    wait_for(lambda: rows(client)["Ep_1"]["corrections"], timeout=10, what="the corrections stamp on the row")
+    undo = client.post("/api/episodes/Ep_1/corrections", headers=ORIGIN, json={"op": "undo", "record": record})
+    assert undo.status_code == 202, undo.text
+    assert [h["state"] for h in _history(client, "/api/episodes/Ep_1")] == ["undone", "undo"]
+    EpisodePaths(site["data"], "Ep_1").corrections.unlink()
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"op": "merge", "clusters": [0, 7]}, 400, "has no cluster 7; its clusters are 0, 1, 2"),
+    ({"op": "split", "clusters": [0], "tracks": [9]}, 400, "cluster 0 has no track 9; its tracks are 0, 1"),
+    ({"op": "undo", "record": "r0"}, 400, "no record 'r0'"),
+    ({"op": "name", "clusters": [1]}, 400, "name needs the name to give"),
+    ({"op": "explode"}, 400, "'op' must be one of merge, split, name, hide, unhide, not, undo"),
+    ({"op": "hide", "clusters": "0"}, 400, "'clusters' must be a list of integer ids"),
+    ({"op": "hide", "cluster": [0]}, 400, "unknown key 'cluster'"),
+    ([1, 2], 400, "the body must be a JSON object"),
+    ({"op": "hide", "clusters": [0], "version": "1:2"}, 409, "changed since this page loaded them"),
+], ids=lambda v: json.dumps(v)[:30] if not isinstance(v, int) else str(v))
+def test_a_bad_correction_is_refused_with_one_line_saying_why(fixing, body, status, words):
+    client, site, builds = fixing
+    builds.calls.clear()
+    response = client.post("/api/episodes/Ep_1/corrections", headers=ORIGIN, json=body)
+    assert response.status_code == status, response.text
+    reason = response.json()["error"]
+    assert words in reason and "\n" not in reason, reason
+    assert not builds.calls and not EpisodePaths(site["data"], "Ep_1").corrections.exists()
+
+
+def test_a_correction_made_while_a_run_holds_the_episode_is_built_when_it_ends(fixing):
+    client, site, builds = fixing
+    builds.calls.clear()
+    builds.busy = True
+    held = client.post("/api/episodes/Ep_1/corrections", headers=ORIGIN, json={"op": "hide", "clusters": [1]})
+    assert held.status_code == 202, held.text
+    assert held.json()["waiting"] and "this page starts the Cluster build that applies it" in held.json()["message"]
+    detail = client.get("/api/episodes/Ep_1").json()["corrections"]
+    assert detail["waiting"] and [h["state"] for h in detail["history"]] == ["pending"]
+    builds.busy = False  # the run ended
+    wait_for(lambda: builds.calls == [("Ep_1", "cluster", "episode")], timeout=10, what="the waiting rebuild")
+    assert not client.get("/api/episodes/Ep_1").json()["corrections"]["waiting"]
+    EpisodePaths(site["data"], "Ep_1").corrections.unlink()
+
+
+def test_a_seasons_corrections_are_recorded_and_its_build_started(fixing):
+    client, site, builds = fixing
+    from facepipe.base.layout import SeasonPaths
+
+    builds.calls.clear()
+    detail = client.get("/api/seasons/other").json()
+    assert detail["cast_version"] and detail["corrections"]["history"] == []
+    assert [m["episodes"] for m in detail["table"]] == [["Ep_1", "Ep_3"], ["Ep_1"]]
+    for body, words in (({"op": "merge", "cast": [0, 5]}, "has no cast member 5; its cast ids are 0, 1"),
+                        ({"op": "split", "cast": [1], "episode": "Ep_1"}, "appears only in Ep_1"),
+                        ({"op": "split", "cast": [0], "episode": "Ep_2"}, "appears in Ep_1, Ep_3"),
+                        ({"op": "not", "cast": [0]}, "'op' must be one of merge, split, name, hide, unhide, undo")):
+        refused = client.post("/api/seasons/other/corrections", headers=ORIGIN, json=body)
+        assert refused.status_code == 400 and words in refused.json()["error"], refused.text
+    assert not builds.calls
+    split = client.post("/api/seasons/other/corrections", headers=ORIGIN,
+                        json={"op": "split", "cast": [0], "episode": "Ep_3", "version": detail["cast_version"]})
+    assert split.status_code == 202, split.text
+    assert builds.calls == [("other", "season", "season")]
+    assert [h["state"] for h in _history(client, "/api/seasons/other")] == ["pending"]
+    wait_for(lambda: client.get("/api/seasons").json()["seasons"][0]["corrections"], timeout=10,
+             what="the corrections stamp on the season's row")
+    assert client.post("/api/seasons/nowhere/corrections", headers=ORIGIN, json={"op": "undo"}).status_code == 404
+    SeasonPaths(site["data"], "other").corrections.unlink()

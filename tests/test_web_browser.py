@@ -13,13 +13,16 @@ import itertools
 import json
 import os
 import signal
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from facepipe.base.unit import Unit
 from facepipe.runtime import procinfo
+from facepipe.runtime.registry import Registry
 from facepipe.tools.browser import CHROMEDRIVER, CHROMIUM, MISSING, chromium, start_server
 from helpers import REPO, SHARED_VIDEOS, copy_workdir, paths, read_json, start_snakemake, wait_for, write_config
 
@@ -259,6 +262,156 @@ def test_sigkill_of_the_servers_snakemake_shows_the_error_and_retry_works(site, 
     assert done["message"] == "Clustering complete"
     wait_for(lambda: registry_clear(site, ep), timeout=60, what="the retry to clear the killed run's stale entry")
     assert built.contact_sheet.exists()
+
+
+# What a person sees of an episode page's clusters and corrections.
+READ_FIXES = """
+const cards = (sel) => [...document.querySelectorAll(sel)].map((c) => ({id: Number(c.dataset.cluster),
+  name: c.querySelector('.name').textContent, facts: c.querySelector('.facts').textContent,
+  tracks: [...c.querySelectorAll('.face')].map((f) => Number(f.dataset.track)).sort((a, b) => a - b)}));
+return {cards: cards('#clusters .card'), hidden: cards('#hidden-clusters .card'),
+        fixes: [...document.querySelectorAll('#fixes li.fix')].map((li) => ({id: li.dataset.record,
+          state: li.dataset.state, text: li.querySelector('.fix-note').textContent})),
+        notice: document.getElementById('fix-notice').textContent,
+        status: document.getElementById('fixes-status').textContent,
+        rebuilding: document.getElementById('clusters-section').classList.contains('rebuilding'),
+        busy: !!document.querySelector('#actions button[data-action=cancel]'), live: document.body.dataset.live};
+"""
+
+
+def fixes_view(driver) -> dict:
+    return driver.execute_script(READ_FIXES)
+
+
+def wait_view(driver, predicate, timeout: float, what: str) -> dict:
+    return wait_for(lambda: (v := fixes_view(driver)) and predicate(v) and v, timeout=timeout, interval=0.2, what=what)
+
+
+def press(driver, css: str) -> None:
+    for _ in range(20):
+        try:
+            driver.find_element(By.CSS_SELECTOR, css).click()
+            return
+        except StaleElementReferenceException:  # the cards were drawn again meanwhile
+            time.sleep(0.1)
+    raise AssertionError(f"could not click {css}")
+
+
+def by_tracks(site, ep: str) -> dict:
+    """The episode's clusters as its detail says, by their (sorted) track ids."""
+    clusters = api(site, f"/api/episodes/{ep}")["clusters"]
+    return {tuple(sorted(t["track_id"] for t in c["track_stills"])): c for c in clusters}
+
+
+def settled(v: dict) -> bool:
+    done = all(f["state"] in ("applied", "undone", "undo") for f in v["fixes"])
+    return done and not v["busy"] and not v["rebuilding"]
+
+
+def test_corrections_on_the_episode_page_are_built_shown_live_everywhere_and_stay(site, browser):
+    """Merge, name, split, hide and undo through the page: each rebuilds Cluster only; the three
+    made while a run holds the episode wait for it and are built together when it ends; a second
+    window sees every change live, and a reload shows the same."""
+    ep = "Ep_A"
+    built = paths(site["root"], ep)
+    if not built.clusters.exists():  # run on its own: build what the first tests built
+        open_board(browser, site, ep)
+        click(browser, ep, "cluster")
+        wait_row(browser, ep, lambda r: r["status"] == "done", 400, "Ep_A to be built")
+    page = site["url"] + f"episodes/{ep}"
+    browser.set_window_size(1280, 900)
+    browser.get(page)
+    first = browser.current_window_handle
+    browser.switch_to.new_window("window")  # a second page, never reloaded, that must see it all live
+    second = browser.current_window_handle
+    browser.get(page)
+    start = wait_view(browser, lambda v: v["cards"] and v["live"] == "1", 30, "the second window's clusters")
+    browser.switch_to.window(first)
+    wait_view(browser, lambda v: v["cards"] == start["cards"] and v["live"] == "1", 30, "the clusters")
+    singles = [c for c in start["cards"] if len(c["tracks"]) == 1]
+    pair = next(c for c in start["cards"] if len(c["tracks"]) == 2)
+    assert len(singles) >= 3, start["cards"]
+
+    # Merge two clusters (ticked), built at once.
+    a, b, hide = singles[0], singles[1], singles[2]
+    for c in (a, b):
+        press(browser, f'#clusters .card[data-cluster="{c["id"]}"] input.pick')
+    press(browser, '#fix-actions button[data-action="merge"]')
+    merged = tuple(sorted(a["tracks"] + b["tracks"]))
+    after = wait_view(browser, lambda v: "applied" in v["notice"] and settled(v), 120, "the merge to be built")
+    assert merged in [tuple(c["tracks"]) for c in after["cards"]] and len(after["cards"]) == len(start["cards"]) - 1
+
+    # While a run holds the episode: name, split off and hide are recorded, and wait for it.
+    holder = subprocess.Popen(["sleep", "300"])
+    registry = Registry(site["data"], Unit.episode(ep), heartbeat_s=5)
+    try:
+        with registry.edit() as data:
+            data["runs"]["cluster"] = {"job_id": f"cluster_{ep}", "pid": holder.pid, "host": procinfo.hostname(),
+                                       "pid_start_time": procinfo.start_time(holder.pid),
+                                       "started_at": "2026-12-01T10:00:00Z", "heartbeat_at": "2026-12-01T10:00:00Z"}
+        wait_view(browser, lambda v: v["busy"], 30, "the page to show the run that holds the episode")
+        card = {t: f'#clusters .card[data-cluster="{c["cluster_id"]}"]' for t, c in by_tracks(site, ep).items()}
+        press(browser, f'{card[merged]} button[data-action="name"]')
+        box = browser.find_element(By.CSS_SELECTOR, "#clusters .name-form input")
+        assert box.get_attribute("list") == "names"
+        box.send_keys("Test Person")
+        press(browser, '#clusters .name-form button[data-action="save-name"]')
+        wait_view(browser, lambda v: "A run holds Ep_A now" in v["notice"] and len(v["fixes"]) == 2, 30,
+                  "the name to wait for the run")
+        split_off = pair["tracks"][1]
+        press(browser, f'{card[tuple(pair["tracks"])]} .face[data-track="{split_off}"]')
+        press(browser, '#fix-actions button[data-action="split"]')
+        wait_view(browser, lambda v: len(v["fixes"]) == 3, 30, "the split to be recorded")
+        press(browser, f'{card[tuple(hide["tracks"])]} button[data-action="hide"]')
+        held = wait_view(browser, lambda v: len(v["fixes"]) == 4, 30, "the hide to be recorded")
+        assert [f["state"] for f in held["fixes"]] == ["pending", "pending", "pending", "applied"], held["fixes"]
+        assert "recorded while a run holds this episode" in held["status"]
+        shot(browser, "episode-corrections-waiting.png")
+    finally:
+        holder.kill()
+        holder.wait()
+        with registry.edit() as data:
+            data["runs"].pop("cluster", None)
+    # The run ended: the page starts the Cluster build that applies all three.
+    done = wait_view(browser, lambda v: settled(v) and v["hidden"], 180, "the waiting corrections to be built")
+    named = next(c for c in done["cards"] if c["name"] == "Test Person")
+    assert named["tracks"] == list(merged) and "named by you" in named["facts"]
+    assert [c["tracks"] for c in done["hidden"]] == [hide["tracks"]]
+    assert [split_off] in [c["tracks"] for c in done["cards"]], "the track split off is a person of its own"
+    assert [t for t in pair["tracks"] if t != split_off] in [c["tracks"] for c in done["cards"]]
+
+    # Undo the hide: the cluster is shown again.
+    hidden_record = next(f["id"] for f in done["fixes"] if f["text"].startswith("hide"))
+    press(browser, f'#fixes li[data-record="{hidden_record}"] button[data-action="undo"]')
+    final = wait_view(browser, lambda v: settled(v) and not v["hidden"] and "done" in v["notice"], 120,
+                      "the undo to be built")
+    assert hide["tracks"] in [c["tracks"] for c in final["cards"]]
+    assert next(f for f in final["fixes"] if f["id"] == hidden_record)["state"] == "undone"
+    wait_for(lambda: browser.execute_script(  # the plan made after the last build: nothing left to do
+        "return [...document.querySelectorAll('#chips .chip')].every((c) => c.dataset.status === 'built')"
+        " && document.getElementById('plan').textContent.startsWith('Nothing to build')"),
+        timeout=90, what="the plan to say every output is up to date")
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1280, min(height + 120, 2600))
+    shot(browser, "episode-corrections.png")
+
+    # The second window saw it all live; a reload shows the same.
+    browser.switch_to.window(second)
+    seen = wait_view(browser, lambda v: v["cards"] == final["cards"] and v["fixes"] == final["fixes"], 30,
+                     "the second window to show the corrections live")
+    assert seen["hidden"] == []
+    browser.close()
+    browser.switch_to.window(first)
+    browser.refresh()
+    again = wait_view(browser, lambda v: v["cards"] and v["fixes"], 30, "the page after a reload")
+    assert again["cards"] == final["cards"] and again["fixes"] == final["fixes"]
+    browser.set_window_size(640, 900)  # about 80 columns: still readable, nothing cut off
+    wide = browser.execute_script("return document.documentElement.scrollWidth")
+    assert wide <= 640, f"the narrow page scrolls sideways ({wide} px)"
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(640, min(height + 120, 3000))
+    shot(browser, "episode-corrections-narrow.png")
+    browser.set_window_size(1440, 900)
 
 
 def test_ctrl_c_stops_the_server_and_cancels_its_runs_cleanly(site, browser):

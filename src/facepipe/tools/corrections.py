@@ -255,3 +255,30 @@ def history(path: str | Path, season: bool, built: dict | None) -> list[dict]:
         rows.append(row)
     return rows
 
+
+def similar_clusters(clusters: dict, embeddings: dict, top: int = 3) -> dict[int, list[dict]]:
+    """Merge suggestions: for each shown cluster of clusters.json, the `top` other shown clusters
+    nearest by embedding (a cluster's vector: the mean of its tracks' unit vectors; cosine
+    distance), closest first: {cluster id: [{"cluster_id", "distance"}, ...]}. `embeddings`:
+    embeddings.npz as stages.cluster.load_embeddings reads it."""
+    import numpy as np
+
+    from ..stages.cluster import l2_normalise, track_vectors
+
+    vectors, owners = embeddings["vectors"], embeddings["track_ids"]
+    have = set(owners.tolist())
+    ids, means = [], []
+    for c in clusters.get("clusters") or []:
+        tids = [t for t in c["track_ids"] if t in have]
+        if tids and not c.get("hidden"):
+            ids.append(c["cluster_id"])
+            means.append(track_vectors(vectors, owners, tids).mean(axis=0))
+    if len(ids) < 2:
+        return {}
+    points = l2_normalise(np.stack(means))
+    distances = np.clip(1.0 - points @ points.T, 0.0, 2.0)
+    out = {}
+    for i, cid in enumerate(ids):
+        nearest = [j for j in np.argsort(distances[i], kind="stable") if j != i][:top]
+        out[cid] = [{"cluster_id": ids[j], "distance": round(float(distances[i, j]), 4)} for j in nearest]
+    return out

@@ -9,11 +9,17 @@
     GET  /api/events                     text/event-stream: a snapshot, then every changed row
     POST /api/episodes/{ep}/build/{step} run snakemake on the step's outputs (detect ... cluster)
     POST /api/episodes/{ep}/cancel       stop its build, as `facepipe cancel EP`
+    POST /api/episodes/{ep}/corrections  record a correction ({op, clusters, tracks, into, name,
+                                         record}) and start the Cluster build that applies it
     GET  /files/{ep}/clusters.jpg        its contact sheet
     GET  /files/{ep}/stills/{name}       a still listed in its stills/manifest.json
     GET  /seasons/{season}               a season's page
     GET  /api/seasons                    every season's row
-    GET  /api/seasons/{season}           one season: its row, cast.json and seconds table
+    GET  /api/seasons/{season}           one season: its row, cast.json, seconds table, corrections
+    POST /api/seasons/{season}/corrections  record a correction ({op, cast, episode, name, record})
+                                         and start the season build that applies it
+    POST /api/seasons/{season}/build     build the season (snakemake on its outputs)
+    POST /api/seasons/{season}/cancel    stop its build, as `facepipe cancel --season SEASON`
     GET  /files/seasons/{season}/{name}  its screen_time.png or cast.jpg
 
 Errors are JSON {"error": "<one line>"} with a 4xx status; the rules of security.py apply first.
@@ -37,10 +43,11 @@ from starlette.staticfiles import StaticFiles
 from ...base.episodes import EPISODE_ID
 from ...base.errors import FacepipeError
 from ...base.layout import EpisodePaths, SeasonPaths
+from ...base.unit import Unit
 from ...runtime.steps import BY_NAME
-from . import detail, seasons
+from . import corrections, detail, seasons
 from .board import Planner
-from .launcher import Launcher
+from .launcher import Launcher, launch_key
 from .security import Guard, contained_file, error
 from .settings import Settings
 from .watcher import Hub, Watcher
@@ -88,8 +95,14 @@ async def one_episode(request: Request) -> Response:
     row = _episode(request)
     state = request.app.state
     plan = (state.planner.plan.episodes or {}).get(row["episode"])
-    body = await asyncio.to_thread(detail.episode_detail, state.settings.data_root, row, plan, state.manifests)
-    return JSONResponse(body)
+    season, episodes = corrections.season_of(state.watcher.view.seasons, row["episode"])
+
+    def read() -> dict:
+        body = detail.episode_detail(state.settings.data_root, row, plan, state.manifests, state.similar)
+        body["corrections"]["waiting"] = Unit.episode(row["episode"]) in state.corrector.waiting
+        return {**body, "season": season, "names": corrections.name_choices(state.settings, season, episodes)}
+
+    return JSONResponse(await asyncio.to_thread(read))
 
 
 async def episode_plan(request: Request) -> Response:
@@ -131,6 +144,44 @@ async def cancel(request: Request) -> Response:
     return JSONResponse({"episode": row["episode"], "report": report})
 
 
+async def correct_episode(request: Request) -> Response:
+    row = _episode(request)
+    return await _correct(request, row, corrections.EPISODE_FIELDS, corrections.recording.EPISODE_OPS,
+                          request.app.state.corrector.episode)
+
+
+async def correct_season(request: Request) -> Response:
+    row = _season(request)
+    return await _correct(request, row, corrections.SEASON_FIELDS, corrections.recording.SEASON_OPS,
+                          request.app.state.corrector.season)
+
+
+async def _correct(request: Request, row: dict, fields: dict, ops: tuple, record) -> Response:
+    """A correction: 202 once recorded (its rebuild started, or waiting for the run that holds the
+    unit); 400 with the one-line reason for a bad body or ids that do not exist."""
+    try:
+        body = corrections.checked_body(await corrections.read_body(request), fields, ops, request.url.path)
+        result = await record(row, body)
+    except corrections.BadRequest as exc:
+        return error(exc.status, str(exc))
+    except FacepipeError as exc:
+        return error(400, str(exc))
+    return JSONResponse(result, status_code=202)
+
+
+async def build_season(request: Request) -> Response:
+    row = _season(request)
+    launch = await request.app.state.launcher.build(row["season"], "season", kind="season")
+    request.app.state.corrector.waiting.discard(Unit.season(row["season"]))
+    return JSONResponse({"season": row["season"], **launch.public()}, status_code=202)
+
+
+async def cancel_season(request: Request) -> Response:
+    row = _season(request)
+    report = await request.app.state.launcher.cancel(row["season"], kind="season")
+    return JSONResponse({"season": row["season"], "report": report})
+
+
 async def contact_sheet(request: Request) -> Response:
     row = _episode(request)
     paths = EpisodePaths(request.app.state.settings.data_root, row["episode"])
@@ -168,8 +219,14 @@ async def list_seasons(request: Request) -> Response:
 
 async def one_season(request: Request) -> Response:
     row = _season(request)
-    body = await asyncio.to_thread(seasons.detail, request.app.state.settings, row["season"], row)
-    return JSONResponse(body)
+    state = request.app.state
+
+    def read() -> dict:
+        body = seasons.detail(state.settings, row["season"], row)
+        body["corrections"]["waiting"] = Unit.season(row["season"]) in state.corrector.waiting
+        return {**body, "names": corrections.name_choices(state.settings, row["season"], row["episodes"])}
+
+    return JSONResponse(await asyncio.to_thread(read))
 
 
 async def season_file(request: Request) -> Response:
@@ -198,17 +255,34 @@ def create_app(settings: Settings) -> Starlette:
     hub = Hub()
     watcher: Watcher | None = None
     planner = Planner(settings, lambda rows: watcher.poke() if rows else watcher.wake())
-    launcher = Launcher(settings, lambda ep: watcher.poke(ep))
+
+    def poke(unit: Unit) -> None:  # look at the unit's files at once
+        if unit.kind == "episode":
+            watcher.poke(unit.name)
+        else:
+            watcher.poke_season(unit.name)
+
+    launcher = Launcher(settings, poke)
     watcher = Watcher(settings, planner, launcher.public, hub)
+
+    def busy(unit: Unit) -> bool:
+        rows = watcher.view.rows if unit.kind == "episode" else watcher.view.seasons
+        launch = launcher.launches.get(launch_key(unit))
+        return bool((rows.get(unit.name) or {}).get("busy")) or bool(launch and launch.returncode is None)
+
+    corrector = corrections.Corrector(settings, launcher, busy, poke)
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
         tasks = [asyncio.create_task(watcher.run(), name="facepipe-watcher"),
                  asyncio.create_task(planner.run(), name="facepipe-planner")]
+        follow = asyncio.create_task(corrector.run(), name="facepipe-corrections")
         try:
             yield
         finally:
             hub.close()
+            corrector.stop()
+            follow.cancel()
             planner.stop()
             await launcher.stop_all()
             watcher.stop()
@@ -226,18 +300,23 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/events", events),
         Route("/api/episodes/{ep}/build/{step}", build, methods=["POST"]),
         Route("/api/episodes/{ep}/cancel", cancel, methods=["POST"]),
+        Route("/api/episodes/{ep}/corrections", correct_episode, methods=["POST"]),
         Route("/files/seasons/{season}/{name}", season_file),  # before the stills: a season may be named so
         Route("/files/{ep}/clusters.jpg", contact_sheet),
         Route("/files/{ep}/stills/{name}", still),
         Route("/seasons/{season}", season_page),
         Route("/api/seasons", list_seasons),
         Route("/api/seasons/{season}", one_season),
+        Route("/api/seasons/{season}/corrections", correct_season, methods=["POST"]),
+        Route("/api/seasons/{season}/build", build_season, methods=["POST"]),
+        Route("/api/seasons/{season}/cancel", cancel_season, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Guard, settings=settings)],
                     exception_handlers={HTTPException: http_error, FacepipeError: refused})
     app.state.settings, app.state.hub, app.state.watcher = settings, hub, watcher
     app.state.planner, app.state.launcher, app.state.manifests = planner, launcher, detail.Manifests()
+    app.state.corrector, app.state.similar = corrector, detail.Similar()
     app.state.pages = {"episodes": page("episodes.part.html", "episodes.js"),
                        "episode": page("episode.part.html", "episode.js"),
                        "season": page("season.part.html", "season.js")}

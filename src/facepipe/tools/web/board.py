@@ -30,6 +30,7 @@ from ...base.unit import Unit
 from ...runtime.progress import ACTIVE
 from ...runtime.snapshot import is_running, unit_status
 from ...runtime.steps import STEP_OF_RULE, STEPS
+from .detail import file_stamp
 from .settings import Settings
 
 MISSING = "Missing output files"
@@ -116,6 +117,7 @@ def make_row(settings: Settings, episode: str, has_video: bool, plan: Plan, laun
         "chips": chips(paths, has_video, plan, state),
         "active": active, "warnings": st["flags"] + st["problems"], "log": st["log"], "launch": launch,
         "busy": alive or any(not a["stale"] for a in active),
+        "corrections": file_stamp(paths.corrections),
     }
 
 

@@ -5,7 +5,9 @@ episode>` (base.layout.step_targets) with the project's workflow and profile, th
 file and its data root and videos folder (runtime.launch.snakemake_argv), in the folder the server
 was started in, in its own process group (start_new_session), its output going to
 harvest/{ep}/logs/snakemake.log. The run registers in runtime.json through the workflow's onstart
-hook like any other, so the page, `facepipe status` and `facepipe cancel` all see it.
+hook like any other, so the page, `facepipe status` and `facepipe cancel` all see it. A season's
+build (the season page's, and the rebuild of a season's correction) is the same with the season's
+outputs (base.layout.SEASON_OUTPUTS) as targets, its output in seasons/{season}/logs/snakemake.log.
 
 A click on an episode that a live run or job holds (or that this server is still starting) is
 refused with the registry's message naming the holder; launches are serialised per episode, so two
@@ -34,7 +36,7 @@ from typing import Callable
 
 from ...base import clock
 from ...base.errors import FacepipeError
-from ...base.layout import EpisodePaths, step_targets
+from ...base.layout import SEASON_OUTPUTS, EpisodePaths, SeasonPaths, step_targets
 from ...base.unit import Unit
 from ...runtime import procinfo, run_events
 from ...runtime.cancel import cancel
@@ -71,6 +73,15 @@ class Launch:
     error: str | None = None  # why it failed, when the episode's state does not say
     note: str | None = None  # how it ended otherwise, when the state does not say
     stopping: bool = False  # stopped by the server (Ctrl-C) or by Cancel before it registered
+    kind: str = "episode"  # or "season": `episode` then names the season, and `step` is "season"
+
+    @property
+    def unit(self) -> Unit:
+        return Unit(self.kind, self.episode)
+
+    @property
+    def key(self) -> str:
+        return launch_key(self.unit)
 
     def holder(self) -> dict:
         """This launch as a registry entry, for the refusal of a second click."""
@@ -81,6 +92,12 @@ class Launch:
         return {"step": self.step, "pid": self.proc.pid, "started_at": self.started_at, "log": str(self.log),
                 "alive": self.returncode is None, "returncode": self.returncode, "error": self.error,
                 "note": self.note}
+
+
+def launch_key(unit: Unit) -> str:
+    """Where a unit's launch is kept (Launcher.launches, .public): an episode by its id (the rows
+    read it so), a season as "season:<name>" (no episode id has a colon)."""
+    return unit.name if unit.kind == "episode" else f"season:{unit.name}"
 
 
 def last_reason(log: Path) -> str:
@@ -102,54 +119,59 @@ def stop_group(pgid: int, signum: int, wait_s: float) -> bool:
 
 
 class Launcher:
-    def __init__(self, settings: Settings, on_change: Callable[[str], None]):
+    def __init__(self, settings: Settings, on_change: Callable[[Unit], None]):
         self.settings = settings
-        self.on_change = on_change  # called on the event loop with the episode whose launch changed
-        self.launches: dict[str, Launch] = {}
-        self.public: dict[str, dict] = {}  # episode -> Launch.public(), read by the watcher's thread
+        self.on_change = on_change  # called on the event loop with the unit whose launch changed
+        self.launches: dict[str, Launch] = {}  # by launch_key: an episode's id, or "season:<name>"
+        self.public: dict[str, dict] = {}  # launch_key -> Launch.public(), read by the watcher's thread
         self._locks: dict[str, asyncio.Lock] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stopping = False
 
-    def registry(self, episode: str) -> Registry:
-        return Registry(self.settings.data_root, Unit.episode(episode), self.settings.heartbeat_s)
+    def registry(self, episode: str, kind: str = "episode") -> Registry:
+        return Registry(self.settings.data_root, Unit(kind, episode), self.settings.heartbeat_s)
 
-    async def build(self, episode: str, step: str) -> Launch:
-        """Start snakemake on `step`'s outputs of `episode`; RegistryBusy if a live run holds it."""
+    async def build(self, episode: str, step: str, kind: str = "episode") -> Launch:
+        """Start snakemake on `step`'s outputs of `episode` (kind "season": the season `episode`'s
+        outputs, step "season"); RegistryBusy if a live run holds it."""
         self._loop = asyncio.get_running_loop()
-        async with self._locks.setdefault(episode, asyncio.Lock()):
+        key = launch_key(Unit(kind, episode))
+        async with self._locks.setdefault(key, asyncio.Lock()):
             if self.stopping:
                 raise Refused("the server is stopping; start the run from the terminal or restart the server")
-            registry = self.registry(episode)
-            current = self.launches.get(episode)
+            registry = self.registry(episode, kind)
+            current = self.launches.get(key)
             if current is not None and current.returncode is None:
                 raise registry.busy(current.holder())
             holder = await asyncio.to_thread(registry.holder)
             if holder is not None:
                 raise registry.busy(holder)
-            launch = self._start(episode, step)
-            self.launches[episode] = launch
+            launch = self._start(episode, step, kind)
+            self.launches[key] = launch
         self._changed(launch)
         threading.Thread(target=self._wait, args=(launch,), name=f"facepipe-run-{episode}", daemon=True).start()
         return launch
 
-    def argv(self, episode: str, step: str) -> list[str]:
+    def argv(self, episode: str, step: str, kind: str = "episode") -> list[str]:
         s = self.settings
-        return snakemake_argv(*step_targets(s.data_root_arg, episode, step), workdir=s.workdir,
+        targets = step_targets(s.data_root_arg, episode, step) if kind == "episode" else \
+            [str(Path(s.data_root_arg) / pattern.format(season=episode)) for pattern in SEASON_OUTPUTS]
+        return snakemake_argv(*targets, workdir=s.workdir,
                               configfiles=[s.config_file] if s.config_file else [],
                               config={"data_root": s.data_root_arg, "videos_dir": s.videos_dir_arg})
 
-    def _start(self, episode: str, step: str) -> Launch:
-        paths = EpisodePaths(self.settings.data_root, episode)
-        before = PipelineState(self.settings.data_root, Unit.episode(episode)).read()[0] or {}
-        argv = self.argv(episode, step)
-        paths.launch_log.parent.mkdir(parents=True, exist_ok=True)
-        with open(paths.launch_log, "w", encoding="utf-8") as log:
+    def _start(self, episode: str, step: str, kind: str = "episode") -> Launch:
+        log_path = EpisodePaths(self.settings.data_root, episode).launch_log if kind == "episode" else \
+            SeasonPaths(self.settings.data_root, episode).log("snakemake")
+        before = PipelineState(self.settings.data_root, Unit(kind, episode)).read()[0] or {}
+        argv = self.argv(episode, step, kind)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "w", encoding="utf-8") as log:
             log.write(f"# {clock.utc_now()} facepipe serve: {subprocess.list2cmdline(argv)}\n")
             log.flush()
             proc = subprocess.Popen(argv, cwd=self.settings.workdir, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
-        return Launch(episode, step, proc, paths.launch_log, clock.utc_now(), before.get("run_id"))
+        return Launch(episode, step, proc, log_path, clock.utc_now(), before.get("run_id"), kind=kind)
 
     def _wait(self, launch: Launch) -> None:
         """In the launch's own thread: wait for snakemake, settle what it left, tell the loop."""
@@ -168,10 +190,10 @@ class Launcher:
         s = self.settings
         if code < 0 and not launch.stopping:
             how = f"was killed by {signal.Signals(-code).name}"
-            if run_events.head_died(s.data_root, Unit.episode(launch.episode), launch.proc.pid, how, s.heartbeat_s,
+            if run_events.head_died(s.data_root, launch.unit, launch.proc.pid, how, s.heartbeat_s,
                                     str(launch.log)):
                 return None, None
-        state = PipelineState(s.data_root, Unit.episode(launch.episode)).read()[0] or {}
+        state = PipelineState(s.data_root, launch.unit).read()[0] or {}
         if state.get("run_id") != launch.run_id_before:
             return None, None  # its run started, and settled the state itself
         if launch.stopping:
@@ -185,18 +207,18 @@ class Launcher:
         self._changed(launch)
 
     def _changed(self, launch: Launch) -> None:
-        if self.launches.get(launch.episode) is launch:  # not one a later launch replaced
-            self.public[launch.episode] = launch.public()
-            self.on_change(launch.episode)
+        if self.launches.get(launch.key) is launch:  # not one a later launch replaced
+            self.public[launch.key] = launch.public()
+            self.on_change(launch.unit)
 
-    async def cancel(self, episode: str) -> list[str]:
-        """Stop the episode's build as `facepipe cancel` does; a run this server is still starting
-        (not registered yet) gets SIGINT on its process group."""
+    async def cancel(self, episode: str, kind: str = "episode") -> list[str]:
+        """Stop the episode's (kind "season": the season's) build as `facepipe cancel` does; a run
+        this server is still starting (not registered yet) gets SIGINT on its process group."""
+        unit = Unit(kind, episode)
         try:
-            return await asyncio.to_thread(cancel, self.settings.data_root, Unit.episode(episode), None,
-                                           self.settings.heartbeat_s)
+            return await asyncio.to_thread(cancel, self.settings.data_root, unit, None, self.settings.heartbeat_s)
         except FacepipeError:
-            launch = self.launches.get(episode)
+            launch = self.launches.get(launch_key(unit))
             if launch is None or launch.returncode is not None:
                 raise
         launch.stopping = True

@@ -17,7 +17,7 @@ from ...base.layout import SEASONS, SeasonPaths
 from ...base.seasons import group
 from ...base.unit import Unit
 from ...runtime.snapshot import unit_status
-from .detail import still_url
+from .detail import corrections_of, file_stamp, still_url, version
 from .settings import Settings
 
 # The files of a season the pages may show, by the name they are asked for.
@@ -51,30 +51,37 @@ def cast_of(settings: Settings, season: str) -> dict:
 def files_of(settings: Settings, season: str) -> tuple[Path, ...]:
     """The files whose change changes the season's row."""
     p = SeasonPaths(settings.data_root, season)
-    return p.pipeline_state, p.runtime, p.cast
+    return p.pipeline_state, p.runtime, p.cast, p.corrections
 
 
-def make_row(settings: Settings, season: str, episodes: list[str]) -> dict:
+def make_row(settings: Settings, season: str, episodes: list[str], launch: dict | None = None) -> dict:
     status = unit_status(settings.data_root, Unit.season(season), settings.heartbeat_s)
     state = status["state"] or {}
     cast = cast_of(settings, season)
     return {"season": season, "episodes": episodes, "status": state.get("status") or "new",
             "current_step": state.get("current_step"), "message": state.get("message"), "pct": state.get("pct"),
-            "updated_at": state.get("updated_at"), "eta_s": state.get("eta_s"), "busy": bool(status["active"]),
+            "updated_at": state.get("updated_at"), "eta_s": state.get("eta_s"),
+            "busy": bool(launch and launch.get("alive")) or any(not a.get("stale") for a in status["active"]),
             "cast_members": len(cast.get("cast", [])) if cast else None,
-            "warnings": status["flags"] + status["problems"], "log_tail": status["log_tail"]}
+            "warnings": status["flags"] + status["problems"], "log_tail": status["log_tail"], "launch": launch,
+            "corrections": file_stamp(SeasonPaths(settings.data_root, season).corrections)}
 
 
 def detail(settings: Settings, season: str, row: dict) -> dict:
-    """The season's page: its row, its cast.json, and the table of seconds (cast x episode)."""
+    """The season's page: its row, its cast.json, the table of seconds (cast x episode) and the
+    season's corrections."""
+    paths = SeasonPaths(settings.data_root, season)
+    cast_version = version(paths.cast)  # before reading it: a newer file is refused, never mistaken
     cast = cast_of(settings, season)
     table = []
     for member in cast.get("cast", []):
         seconds = {a["episode"]: a["screen_time_s"] for a in member["appearances"]}
         table.append({"cast_id": member["cast_id"], "name": member.get("name"), "total_s": member["screen_time_s"],
+                      "named_by": member.get("named_by"), "hidden": bool(member.get("hidden")),
+                      "episodes": [a["episode"] for a in member["appearances"]],
                       "seconds": [seconds.get(ep, 0.0) for ep in cast.get("episodes", [])],
                       "stills": [{"episode": a["episode"], "url": still_url(a["episode"], Path(a["best_still"]).name)}
                                  for a in member["appearances"] if a.get("best_still")]})
-    paths = SeasonPaths(settings.data_root, season)
-    return {**row, "cast": cast or None, "table": table,
+    return {**row, "cast": cast or None, "table": table, "cast_version": cast_version,
+            "corrections": corrections_of(paths.corrections, True, cast or None),
             "files": {name: getattr(paths, attr).is_file() for name, attr in FILES.items()}}

@@ -9,7 +9,7 @@
 - Origin: every request other than GET and HEAD (the actions are all POST) must come from the
   page itself: an Origin header equal to this server's origin, or, from a client that sends no
   Origin, no Sec-Fetch-Site saying it came from another site. A form or fetch on another site
-  can neither start nor cancel a run.
+  can neither start nor cancel a run, nor record a correction.
 - Files: only an episode's own outputs, resolved (symbolic links followed) and still inside the
   data root's folder of that episode; a still only if stills/manifest.json lists its name.
 """
@@ -29,7 +29,8 @@ from .settings import Settings, is_loopback
 
 COOKIE = "facepipe_session"
 SAFE_METHODS = {"GET", "HEAD"}
-# The actions take no body; a large one is refused before anything runs.
+# The corrections take a small JSON body, the other actions none; a large one is refused before
+# anything runs.
 MAX_BODY = 64 * 1024
 HEADERS = [
     (b"content-security-policy", (b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -109,7 +110,8 @@ class Guard:
             if refusal is not None:
                 return refusal, None
             if not headers.get("content-length", "0").isdigit() or int(headers.get("content-length", "0")) > MAX_BODY:
-                return error(413, f"request body refused: the actions take none (at most {MAX_BODY} bytes)"), None
+                return error(413, f"request body refused: over {MAX_BODY} bytes (a correction is a small JSON "
+                                  "object; the other actions take no body)"), None
         return None, set_cookie
 
     def _authorised(self, headers: Headers) -> bool:

@@ -27,6 +27,7 @@ class Settings:
     config_file: Path | None
     heartbeat_s: float
     season: dict = field(default_factory=dict)  # the season settings: which episodes make a season
+    references: Path | None = None  # cluster.references (its names are offered when naming), absolute
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     token: str | None = None
@@ -38,11 +39,12 @@ class Settings:
         """Settings from the configuration base.config.load returned for `config_file`."""
         workdir = Path(workdir or os.getcwd()).resolve()
         path = config_path(config_file)
+        references = (cfg.get("cluster") or {}).get("references")
         return cls(workdir=workdir, data_root=workdir / cfg["data_root"], data_root_arg=str(cfg["data_root"]),
                    videos_dir=workdir / cfg["videos_dir"], videos_dir_arg=str(cfg["videos_dir"]),
                    config_file=path.resolve() if path else None,
                    heartbeat_s=float(cfg["progress"]["heartbeat_s"]), season=dict(cfg.get("season") or {}),
-                   **options)
+                   references=workdir / references if references else None, **options)
 
     @property
     def loopback(self) -> bool:

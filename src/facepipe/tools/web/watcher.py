@@ -1,9 +1,9 @@
 """One watcher for all the browsers: it notices any change to any episode, whoever made it.
 
 Every `poll_s` (a quarter of a second) it looks at the size, modification time and inode of every
-episode's pipeline_state.json, runtime.json and progress.jsonl (three stat calls an episode; no
-file is read unless it changed). Every state a job writes is also appended to progress.jsonl, so
-the states written between two looks are read from there and sent too (`updates`): a client misses
+episode's pipeline_state.json, runtime.json, progress.jsonl and corrections file (four stat calls
+an episode; no file is read unless it changed). Every state a job writes is also appended to
+progress.jsonl, so the states written between two looks are read from there and sent too (`updates`): a client misses
 none, even those rewritten within a quarter of a second. Polling, not inotify: jobs on other hosts (SLURM nodes writing to a shared data root)
 change files without any local event. A row is also looked at again every RECHECK_S while its
 episode is busy, so a job that froze or died (no more writes) shows as stale. The episode list
@@ -29,8 +29,10 @@ from pathlib import Path
 from ...base import clock
 from ...base.episodes import EPISODE_ID, survey
 from ...base.layout import HARVEST, SEASONS, EpisodePaths
+from ...base.unit import Unit
 from ...runtime.progress import ACTIVE
 from .board import PAGE_STEPS, Planner, encode, make_row
+from .launcher import launch_key
 from .seasons import files_of as season_files
 from .seasons import make_row as make_season_row
 from .seasons import seasons as season_list
@@ -149,13 +151,14 @@ class Watcher:
         self._sigs: dict[str, tuple] = {}
         self._status: dict[str, str] = {}
         self._checked: dict[str, float] = {}
-        self._paths: dict[str, tuple[Path, Path, Path]] = {}
+        self._paths: dict[str, tuple[Path, Path, Path, Path]] = {}
         self._offsets: dict[str, int] = {}
         self._videos: dict[str, Path] = {}
         self._harvest: set[str] = set()
         self._seasons: dict[str, list[str]] = {}  # season -> its episodes
         self._season_sigs: dict[str, tuple] = {}
         self._season_checked: dict[str, float] = {}
+        self._season_pokes: set[str] = set()
         self._dir_sigs: tuple = ()
         self._listed_at = 0.0
         self._pokes: set[str] = set()
@@ -173,6 +176,11 @@ class Watcher:
             self._pokes.add(episode)
         self.wake()
 
+    def poke_season(self, season: str) -> None:
+        """Make `season`'s row again at once (its launch changed, or its corrections)."""
+        self._season_pokes.add(season)
+        self.wake()
+
     def wake(self) -> None:
         """Look again now (only what changed)."""
         if self._wake is not None:
@@ -183,13 +191,13 @@ class Watcher:
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(1, thread_name_prefix="facepipe-watch") as pool:
             while not self._stopped:
-                force, pokes = self._all, self._pokes
-                self._all, self._pokes = False, set()
+                force, pokes, season_pokes = self._all, self._pokes, self._season_pokes
+                self._all, self._pokes, self._season_pokes = False, set(), set()
                 self._wake.clear()
                 try:
                     changed, removed, updates, replan, meta = await loop.run_in_executor(pool, self._scan, force,
                                                                                           pokes)
-                    seasons = await loop.run_in_executor(pool, self._scan_seasons, force)
+                    seasons = await loop.run_in_executor(pool, self._scan_seasons, force, season_pokes)
                 except Exception:  # a bug must not stop every page's updates: say it, look again
                     traceback.print_exc()
                     self._all = True
@@ -259,10 +267,10 @@ class Watcher:
         self._seasons = season_list(self.settings, self._videos)
         return news and not first
 
-    def _files(self, ep: str) -> tuple[Path, Path, Path]:
+    def _files(self, ep: str) -> tuple[Path, Path, Path, Path]:
         if ep not in self._paths:
             paths = EpisodePaths(self.settings.data_root, ep)
-            self._paths[ep] = (paths.pipeline_state, paths.runtime, paths.progress_log)
+            self._paths[ep] = (paths.pipeline_state, paths.runtime, paths.progress_log, paths.corrections)
         return self._paths[ep]
 
     def _new_states(self, ep: str, path: Path, st: tuple | None) -> list[dict]:
@@ -297,8 +305,8 @@ class Watcher:
         changed, updates = {}, {}
         visible = set()
         for ep in sorted(set(self._videos) | self._harvest):
-            state_file, runtime_file, progress_file = self._files(ep)
-            sig = (_stat(state_file), _stat(runtime_file), _stat(progress_file))
+            state_file, runtime_file, progress_file, corrections_file = self._files(ep)
+            sig = (_stat(state_file), _stat(runtime_file), _stat(progress_file), _stat(corrections_file))
             if ep not in self._videos and sig[0] is None:
                 continue  # a folder under harvest/ with no state: not an episode (yet)
             visible.add(ep)
@@ -325,8 +333,9 @@ class Watcher:
         removed = [ep for ep in shown if ep not in visible]
         return changed, removed, updates, replan, self._meta(len(visible))
 
-    def _scan_seasons(self, force: bool) -> dict | None:
-        """Every season's row, or None when none changed (their files, or the list of seasons)."""
+    def _scan_seasons(self, force: bool, pokes: set[str] = frozenset()) -> dict | None:
+        """Every season's row, or None when none changed (their files, their launches, or the list
+        of seasons)."""
         shown, now = self.view.seasons, time.monotonic()
         rows, any_changed = {}, force or set(self._seasons) != set(shown)
         for season, episodes in self._seasons.items():
@@ -334,11 +343,12 @@ class Watcher:
             busy = bool(shown.get(season, {}).get("busy")) or shown.get(season, {}).get("status") in ACTIVE
             due = busy and now - self._season_checked.get(season, 0.0) >= RECHECK_S
             if season in shown and sig == self._season_sigs.get(season) and not due and not force \
-                    and shown[season]["episodes"] == episodes:
+                    and season not in pokes and shown[season]["episodes"] == episodes:
                 rows[season] = shown[season]
                 continue
             self._season_sigs[season], self._season_checked[season] = sig, now
-            rows[season] = make_season_row(self.settings, season, episodes)
+            rows[season] = make_season_row(self.settings, season, episodes,
+                                           self.launches.get(launch_key(Unit.season(season))))
             any_changed = any_changed or rows[season] != shown.get(season)
         return rows if any_changed else None
 

@@ -85,10 +85,11 @@ const FP = (() => {
     open();
   }
 
-  async function post(url) {
+  // POST `data` (a JSON object; {} by default) to the server: {ok, status, body}.
+  async function post(url, data) {
     let response;
     try {
-      response = await fetch(url, { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: "{}" });
+      response = await fetch(url, { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: JSON.stringify(data || {}) });
     } catch (err) {
       return { ok: false, status: 0, body: { error: `the server did not answer (${err.message})` } };
     }
@@ -192,5 +193,45 @@ const FP = (() => {
     });
   }
 
-  return { steps, stepAt, titleOf, el, setText, connect, post, getJSON, renderChips, renderBar, renderActions, warnings, jobsText, ageSeconds, fmtDuration, fmtPct, serverNow };
+  // When a record was made, in this browser's local time (to the minute).
+  function fmtWhen(stamp) {
+    const t = new Date(stamp);
+    if (Number.isNaN(t.getTime())) return stamp || "";
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())} ${pad(t.getHours())}:${pad(t.getMinutes())}`;
+  }
+
+  // A corrections file's records, newest first: when, what, its state (applied, not applied yet,
+  // found nothing and why, undone) and an Undo button on each record in effect.
+  // `undo(record, button)` posts the undo; `now(record)`, if given, names what it changed as the
+  // page shows it now (ids change with every build).
+  const FIX_STATE = { applied: "applied", pending: "not applied yet", unmatched: "found nothing", undone: "undone", undo: "" };
+  function renderFixes(list, fixes, undo, now) {
+    list.textContent = "";
+    [...fixes.history].reverse().forEach((h) => {
+      const li = el("li", `fix ${h.state}`);
+      li.dataset.record = h.id;
+      li.dataset.state = h.state;
+      const what = el("div", "fix-what");
+      what.append(el("span", "fix-when", fmtWhen(h.at)), el("span", "fix-op", h.op), el("span", "fix-note", h.note));
+      const where = now && h.state === "applied" ? now(h) : "";
+      if (where) what.appendChild(el("span", "fix-now", `now: ${where}`));
+      li.appendChild(what);
+      const side = el("div", "fix-side");
+      if (FIX_STATE[h.state]) side.appendChild(el("span", `fix-state ${h.state}`, FIX_STATE[h.state]));
+      if (["applied", "pending", "unmatched"].includes(h.state)) {
+        const button = el("button", "undo", "Undo");
+        button.dataset.action = "undo";
+        button.title = `Undo ${h.id} (line ${h.line} of the corrections file)`;
+        button.addEventListener("click", () => undo(h, button));
+        side.appendChild(button);
+      }
+      li.appendChild(side);
+      if (h.state === "unmatched" && h.why) li.appendChild(el("div", "fix-why", `Not applied: ${h.why}.`));
+      list.appendChild(li);
+    });
+    if (!fixes.history.length) list.appendChild(el("li", "muted", "No corrections yet."));
+  }
+
+  return { renderFixes, fmtWhen, steps, stepAt, titleOf, el, setText, connect, post, getJSON, renderChips, renderBar, renderActions, warnings, jobsText, ageSeconds, fmtDuration, fmtPct, serverNow };
 })();
