@@ -22,7 +22,8 @@ def render(clusters: dict, manifest: dict, stills_dir: str | Path, out_path: str
         picks = [max(by_track[t], key=lambda s: s["quality"]) for t in c["track_ids"] if t in by_track]
         picks.sort(key=lambda s: -s["quality"])
         rows.append(sheet.Row(f"#{c['cluster_id']}", c.get("name"),
-                              f"{len(c['track_ids'])} tracks, {c['screen_time_s']:.1f} s",
+                              f"{len(c['track_ids'])} track{'s' * (len(c['track_ids']) != 1)}, "
+                              f"{c['screen_time_s']:.1f} s",
                               [stills_dir / s["file"] for s in picks]))
     sheet.write(out_path, f"{clusters['episode']}: {len(clusters['clusters'])} clusters ({clusters['embedder']})",
                 rows, MAX_PER_ROW, "no faces found in this episode")
