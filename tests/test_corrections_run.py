@@ -5,6 +5,7 @@ rebuild with another detect.fps keeps the corrections (re-anchored to the new tr
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 
 import pytest
@@ -135,6 +136,14 @@ def test_split_hide_merge_back_and_undo_from_the_terminal(johns):
     assert not any(c["hidden"] for c in final["clusters"])
     history = json.loads(correct(work, ep, "list", "--json").stdout)
     assert [r["state"] for r in history] == ["undone"] * 4 + ["undo"] * 4  # history stays
+
+    # A correction made while the cluster job ran (after it read the file, before it wrote its
+    # output, so the output is the newer file) is still applied by the next run.
+    correct(work, ep, "hide", "0")
+    later = paths(work, ep).corrections.stat().st_mtime + 5
+    for output in (paths(work, ep).clusters, paths(work, ep).contact_sheet):
+        os.utime(output, (later, later))
+    assert ("cluster", ep) in jobs(snakemake(work, SEASON_OUTPUT, "-n"))
 
 
 def test_a_malformed_hand_edit_is_refused_before_any_job_runs(johns):
