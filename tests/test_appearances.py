@@ -213,8 +213,8 @@ def people_of(cast, episodes):
 def test_six_people_in_two_episodes_are_all_on_screen_and_said_so(tmp_path):
     episodes = season_of([[0, 1, 2], [3, 4, 5]])
     cast = build_cast("S_S01", episodes, 0.08)
-    assert len(cast["cast"]) == 6 and not any(m["recurring"] for m in cast["cast"]) and cast["unlinked"] == []
-    assert cast_summary(cast) == "0 recurring cast members, 6 seen in one episode"
+    assert len(cast["cast"]) == 6 and not any(m["recurring"] for m in cast["cast"])
+    assert cast_summary(cast) == cast["summary"] == "0 recurring cast members, 6 seen in one episode"
     write_csv(cast, tmp_path / "screen_time.csv")
     rows = list(csv.reader((tmp_path / "screen_time.csv").open()))
     assert rows[0] == ["cast_id", "name", "recurring", "total_s", "S_S01_E01", "S_S01_E02"] and len(rows) == 7
@@ -259,7 +259,7 @@ def synthetic_cast(episodes: int = 22, people: int = 40, once: int = 10, seed: i
             m["name"] = NAMES[p // 2]
         members.append(m)
     members.sort(key=lambda m: (m["hidden"], not m["recurring"], -m["screen_time_s"]))
-    return {"season": prefix[:-2], "episodes": eps, "embedder": "dlib", "threshold": 0.08, "unlinked": [],
+    return {"season": prefix[:-2], "episodes": eps, "embedder": "dlib", "threshold": 0.08,
             "cast": [{"cast_id": k, **m} for k, m in enumerate(members)]}
 
 

@@ -84,7 +84,8 @@ def test_season_outputs_agree_with_each_other_and_the_episodes(season_run):
             seen |= {(a["episode"], c) for c in a["cluster_ids"]}
     every = {(ep, c["cluster_id"]) for ep in cast["episodes"]
              for c in json.loads(paths(work, ep).clusters.read_text())["clusters"]}
-    assert seen == every and cast["unlinked"] == [], "every cluster of the season is in the cast, once"
+    assert seen == every and "unlinked" not in cast, "every cluster of the season is in the cast, once"
+    assert cast["summary"] == cast_summary(cast) and cast["summary"].endswith("seen in one episode")
     with open(p.screen_time_csv, newline="") as fh:
         rows = list(csv.reader(fh))
     assert rows[0] == ["cast_id", "name", "recurring", "total_s", *cast["episodes"]]

@@ -501,7 +501,7 @@ def corrections_site(root: Path) -> dict:
     cast = SeasonPaths(site["data"], "other").cast
     cast.parent.mkdir(parents=True, exist_ok=True)
     cast.write_text(json.dumps({"season": "other", "episodes": ["Ep_1", "Ep_3"], "threshold": 0.08, "embedder": "dlib",
-                                "unlinked": [], "cast": [
+                                "summary": "1 recurring cast member, 1 seen in one episode", "cast": [
         {"cast_id": 0, "screen_time_s": 6.0, "name": "Someone", "named_by": "distance", "hidden": False,
          "appearances": [{"episode": "Ep_1", "cluster_ids": [0], "screen_time_s": 4.0},
                          {"episode": "Ep_3", "cluster_ids": [0], "screen_time_s": 2.0}]},
@@ -562,6 +562,14 @@ def test_the_episode_page_gets_each_tracks_still_merge_suggestions_and_the_names
     assert detail["names"] == ["ada_lovelace", "grace_hopper", "Someone"], "the season's names and the references'"
     assert detail["season"] == "other" and detail["corrections"]["history"] == []
     assert detail["clusters_version"]
+
+
+def test_the_season_says_what_was_found_and_marks_people_seen_in_one_episode(fixing):
+    client, _site, _builds = fixing
+    row = client.get("/api/seasons").json()["seasons"][0]
+    assert row["cast_summary"] == "1 recurring cast member, 1 seen in one episode"
+    table = client.get("/api/seasons/other").json()["table"]
+    assert [m["recurring"] for m in table] == [True, False]
 
 
 def test_a_correction_is_recorded_and_its_cluster_build_started(fixing):

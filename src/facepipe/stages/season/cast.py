@@ -174,10 +174,10 @@ def build_cast(season: str, episodes: list[EpisodeClusters], threshold: float | 
                                 m["appearances"][0]["cluster_ids"]))
     cast = [{"cast_id": k, **m} for k, m in enumerate(members)]
     result = {"season": season, "episodes": [e.episode for e in episodes], "embedder": embedder,
-              "threshold": threshold, "cast": cast,
-              "unlinked": []}  # every person is in the cast now; kept while the dashboard's season page reads it
+              "threshold": threshold, "cast": cast}
     if summary is not None:
         result["references"] = {**summary, **(report or {})}
+    result["summary"] = cast_summary(result)
     result["corrections"] = {"file": str(fixes) if fixes else None, "applied": user.applied,
                              "unmatched": user.unmatched}
     return result

@@ -63,6 +63,7 @@ def make_row(settings: Settings, season: str, episodes: list[str], launch: dict 
             "updated_at": state.get("updated_at"), "eta_s": state.get("eta_s"),
             "busy": bool(launch and launch.get("alive")) or any(not a.get("stale") for a in status["active"]),
             "cast_members": len(cast.get("cast", [])) if cast else None,
+            "cast_summary": cast.get("summary") if cast else None,
             "warnings": status["flags"] + status["problems"], "log_tail": status["log_tail"], "launch": launch,
             "corrections": file_stamp(SeasonPaths(settings.data_root, season).corrections)}
 
@@ -77,6 +78,7 @@ def detail(settings: Settings, season: str, row: dict) -> dict:
     for member in cast.get("cast", []):
         seconds = {a["episode"]: a["screen_time_s"] for a in member["appearances"]}
         table.append({"cast_id": member["cast_id"], "name": member.get("name"), "total_s": member["screen_time_s"],
+                      "recurring": bool(member.get("recurring", len(member["appearances"]) > 1)),
                       "named_by": member.get("named_by"), "hidden": bool(member.get("hidden")),
                       "episodes": [a["episode"] for a in member["appearances"]],
                       "seconds": [seconds.get(ep, 0.0) for ep in cast.get("episodes", [])],

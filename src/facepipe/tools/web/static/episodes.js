@@ -179,7 +179,7 @@
       progress.append(bar, el("div", "message", s.message || (s.status === "new" ? "not built yet" : "")));
       if (s.warnings && s.warnings.length) progress.appendChild(el("div", "warn", s.warnings.join(" · ")));
       tr.append(name, el("td", null, `${s.episodes.length}: ${s.episodes.join(", ")}`), progress,
-        el("td", "num", s.cast_members === null || s.cast_members === undefined ? "–" : `${s.cast_members} members`));
+        el("td", "num", s.cast_summary || (s.cast_members === null || s.cast_members === undefined ? "–" : `${s.cast_members} people`)));
       box.appendChild(tr);
     });
   }

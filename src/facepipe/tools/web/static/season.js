@@ -154,7 +154,8 @@
     (detail.names || []).forEach((n) => { const o = el("option"); o.value = n; names.appendChild(o); });
     if (cast) {
       const hidden = detail.table.filter((m) => m.hidden).length;
-      setText($("cast-sub"), `${cast.cast.length - hidden} members${hidden ? ` (and ${hidden} hidden)` : ""}, ${cast.unlinked.length} unlinked clusters · linked below ${cast.threshold} (${cast.embedder})`);
+      const found = cast.summary || `${cast.cast.length - hidden} people${hidden ? `, ${hidden} hidden` : ""}`;
+      setText($("cast-sub"), `${found} · linked below ${cast.threshold} (${cast.embedder})`);
       const head = el("tr");
       ["", "#", "Name", "Total", ...cast.episodes, "Faces"].forEach((h) => head.appendChild(el("th", null, h)));
       const thead = el("thead");
@@ -191,6 +192,7 @@
     const who = el("div", m.name ? "name" : "muted", m.name || "unnamed");
     if (m.named_by === "user") who.appendChild(el("span", "by", " · named by you"));
     if (m.hidden) who.appendChild(el("span", "by", " · hidden"));
+    else if (!m.recurring) who.appendChild(el("span", "by", " · seen in one episode"));
     name.appendChild(who);
     tr.append(pick, el("td", "num", m.cast_id), name, el("td", "num", FP.fmtDuration(m.total_s)));
     m.seconds.forEach((s, i) => {
