@@ -180,6 +180,20 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_find(args) -> int:
+    from .find import find, render_text
+
+    cfg = _config(args)
+    found = find(args.photos, cfg["data_root"], cfg)
+    for _episode, why in found.skipped:
+        print(f"facepipe: skipped {why}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(found.matches, indent=1))
+    else:
+        print("\n".join(render_text(found, skipped=False)))
+    return 0
+
+
 CORRECT_USAGE = """\
 facepipe correct EP merge CLUSTER CLUSTER...     these clusters are one person
 facepipe correct EP split CLUSTER TRACK... [--into CLUSTER]
@@ -346,6 +360,12 @@ def parser() -> argparse.ArgumentParser:
     common(s)
     s.add_argument("words", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_correct)
+
+    s = sub.add_parser("find", help="every episode and season where the face of these photos appears, nearest first")
+    s.add_argument("photos", nargs="+", metavar="PHOTO", help="photos of one person's face")
+    s.add_argument("--json", action="store_true", help="print the matches as JSON")
+    common(s)
+    s.set_defaults(func=cmd_find)
 
     s = sub.add_parser("make-slideshow", help="turn <person>/<photo> folders into a labelled test episode")
     s.add_argument("photos")

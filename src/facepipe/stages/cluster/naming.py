@@ -95,6 +95,11 @@ def embed_photo(photo: Path, detector, embedder, margin: float) -> np.ndarray | 
     bgr = cv2.imread(str(photo))
     if bgr is None:
         raise FacepipeError(f"{photo}: unreadable image; replace it or remove it from the reference folder")
+    return embed_face(bgr, detector, embedder, margin)
+
+
+def embed_face(bgr: np.ndarray, detector, embedder, margin: float) -> np.ndarray | None:
+    """embed_photo on an image already read (BGR), e.g. a photo a search was given."""
     faces = detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     if not faces:
         return None
@@ -186,12 +191,18 @@ def cluster_distances(result: dict, embeddings: dict,
     return group_distances([vectors[np.isin(still_tids, c["track_ids"])] for c in result["clusters"]], references)
 
 
+def naming_threshold(embedder: str, threshold: float | None = None) -> float:
+    """The distance within which a cluster takes a name by distance: cluster.name_threshold
+    (`threshold`) or, where it is null, the measured default for the embedder's space."""
+    return threshold or DEFAULT_NAME_THRESHOLDS[SPACE.get(embedder, embedder)]
+
+
 def name_groups(dist: np.ndarray, names: list[str], embedder: str,
                 threshold: float | None) -> tuple[dict[int, tuple[str, float, str]], dict]:
     """The two passes (by distance, then by elimination) over groups x names: group index ->
     (name, distance, pass), and the summary clusters.json and cast.json give as "references"."""
     embedder = SPACE.get(embedder, embedder)
-    threshold = threshold or DEFAULT_NAME_THRESHOLDS[embedder]
+    threshold = naming_threshold(embedder, threshold)
     elimination = ELIMINATION.get(embedder)
     named = name_by_distance(dist, names, threshold)
     if elimination:
