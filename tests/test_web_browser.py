@@ -177,6 +177,10 @@ def test_cluster_button_builds_the_episode_live_from_nothing_to_the_contact_shee
         "return [...document.querySelectorAll('tr[data-episode=\"Ep_A\"] .chip')].every((c) => c.dataset.status === 'built')"),
         60, "the chips to turn built")
     assert done["status"] == "done"
+    # The seasons table offers each season's Build (Cancel only while it runs).
+    build = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, '#seasons button[data-action="build-season"]'),
+                     timeout=15, what="the seasons' Build buttons")
+    assert build[0].is_enabled() and not browser.find_elements(By.CSS_SELECTOR, '#seasons button[data-action="cancel"]')
     shot(browser, "episodes.png")
 
     browser.get(site["url"] + "episodes/Ep_A")

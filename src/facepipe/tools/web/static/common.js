@@ -132,15 +132,9 @@ const FP = (() => {
 
   // The action buttons of an episode: a step button per step, Cancel while it is busy, Retry after
   // a failure. Clicks go to the server, which refuses (409) what it cannot do, naming why.
-  function renderActions(box, row, notice) {
-    const last = stepList.length ? stepList[stepList.length - 1].name : null;
-    const failedStep = row.status === "error" ? (row.target || last) : (row.launch && row.launch.error ? row.launch.step : null);
-    const key = `${row.busy}|${failedStep}|${row.video}`;
-    if (box.dataset.key === key) return;
-    box.dataset.key = key;
-    box.textContent = "";
-    box.classList.toggle("busy", !!row.busy);
-    const act = async (url, button, what) => {
+  // A button's POST, saying in `notice` what it started (or why it was refused).
+  function actor(notice) {
+    return async (url, button, what) => {
       button.disabled = true;
       setText(notice, "");
       notice.className = "notice";
@@ -156,6 +150,25 @@ const FP = (() => {
         setTimeout(() => { if (notice.textContent === text) setText(notice, ""); }, 8000);
       }
     };
+  }
+
+  function cancelButton(box, url, act) {
+    const cancel = el("button", "cancel", "Cancel");
+    cancel.dataset.action = "cancel";
+    cancel.addEventListener("click", () => act(url, cancel, "Cancel"));
+    box.appendChild(cancel);
+  }
+
+  // An episode's step buttons (Retry after a failure, Cancel while it runs).
+  function renderActions(box, row, notice) {
+    const last = stepList.length ? stepList[stepList.length - 1].name : null;
+    const failedStep = row.status === "error" ? (row.target || last) : (row.launch && row.launch.error ? row.launch.step : null);
+    const key = `${row.busy}|${failedStep}|${row.video}`;
+    if (box.dataset.key === key) return;
+    box.dataset.key = key;
+    box.textContent = "";
+    box.classList.toggle("busy", !!row.busy);
+    const act = actor(notice);
     const base = `/api/episodes/${encodeURIComponent(row.episode)}`;
     if (failedStep) {
       const retry = el("button", "retry", "Retry");
@@ -172,12 +185,25 @@ const FP = (() => {
       button.addEventListener("click", () => act(`${base}/build/${name}`, button, title));
       box.appendChild(button);
     });
-    if (row.busy) {
-      const cancel = el("button", "cancel", "Cancel");
-      cancel.dataset.action = "cancel";
-      cancel.addEventListener("click", () => act(`${base}/cancel`, cancel, "Cancel"));
-      box.appendChild(cancel);
-    }
+    if (row.busy) cancelButton(box, `${base}/cancel`, act);
+  }
+
+  // A season's Build button (refused while it runs) and Cancel, on its page and in the seasons table.
+  function renderSeasonActions(box, row, notice) {
+    const key = `${!!row.busy}`;
+    if (box.dataset.key === key) return;
+    box.dataset.key = key;
+    box.textContent = "";
+    box.classList.toggle("busy", !!row.busy);
+    const act = actor(notice);
+    const api = `/api/seasons/${encodeURIComponent(row.season)}`;
+    const build = el("button", "primary", "Build season");
+    build.dataset.action = "build-season";
+    build.title = `Build the cast of ${row.season} (and what its episodes need), as snakemake season_target does`;
+    build.disabled = !!row.busy;
+    build.addEventListener("click", () => act(`${api}/build`, build, "Build season"));
+    box.appendChild(build);
+    if (row.busy) cancelButton(box, `${api}/cancel`, act);
   }
 
   function warnings(row) {
@@ -233,5 +259,6 @@ const FP = (() => {
     if (!fixes.history.length) list.appendChild(el("li", "muted", "No corrections yet."));
   }
 
-  return { renderFixes, fmtWhen, steps, stepAt, titleOf, el, setText, connect, post, getJSON, renderChips, renderBar, renderActions, warnings, jobsText, ageSeconds, fmtDuration, fmtPct, serverNow };
+  return { renderFixes, fmtWhen, steps, stepAt, titleOf, el, setText, connect, post, getJSON, renderChips, renderBar,
+    renderActions, renderSeasonActions, warnings, jobsText, ageSeconds, fmtDuration, fmtPct, serverNow };
 })();

@@ -180,6 +180,12 @@
       if (s.warnings && s.warnings.length) progress.appendChild(el("div", "warn", s.warnings.join(" · ")));
       tr.append(name, el("td", null, `${s.episodes.length}: ${s.episodes.join(", ")}`), progress,
         el("td", "num", s.cast_summary || (s.cast_members === null || s.cast_members === undefined ? "–" : `${s.cast_members} people`)));
+      const actions = el("td", "actions");
+      const buttons = el("div", "buttons");
+      const notice = el("div", "notice");
+      FP.renderSeasonActions(buttons, s, notice);
+      actions.append(buttons, notice);
+      tr.appendChild(actions);
       box.appendChild(tr);
     });
   }

@@ -59,32 +59,7 @@
 
   // The season's Build and Cancel buttons, as an episode's.
   function renderActions() {
-    const box = $("actions");
-    const key = `${!!row.busy}`;
-    if (box.dataset.key === key) return;
-    box.dataset.key = key;
-    box.textContent = "";
-    box.classList.toggle("busy", !!row.busy);
-    const act = async (url, button, what) => {
-      button.disabled = true;
-      const notice = $("notice");
-      const result = await FP.post(url);
-      button.disabled = false;
-      notice.className = result.ok ? "notice info" : "notice";
-      setText(notice, result.ok ? (result.body.report ? result.body.report.join("; ") : `${what}: snakemake started (pid ${result.body.pid})`) : `${what} refused: ${result.body.error || `HTTP ${result.status}`}`);
-    };
-    const build = el("button", "primary", "Build season");
-    build.dataset.action = "build-season";
-    build.title = `Build the cast of ${season} (and what its episodes need), as snakemake season_target does`;
-    build.disabled = !!row.busy;
-    build.addEventListener("click", () => act(`${api}/build`, build, "Build season"));
-    box.appendChild(build);
-    if (row.busy) {
-      const cancel = el("button", "cancel", "Cancel");
-      cancel.dataset.action = "cancel";
-      cancel.addEventListener("click", () => act(`${api}/cancel`, cancel, "Cancel"));
-      box.appendChild(cancel);
-    }
+    FP.renderSeasonActions($("actions"), row, $("notice"));
   }
 
   const label = (m) => (m.name ? `${m.name} (#${m.cast_id})` : `cast member ${m.cast_id}`);
