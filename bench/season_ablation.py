@@ -35,11 +35,10 @@ from pathlib import Path
 
 import yaml
 
+from benchlib import SHARED, episode, machine, snakemake_cmd, timed
 from facepipe.stages.season import build_cast, load_episode
 from facepipe.tools.evaluate import labelled_items, score_season
 from facepipe.tools.slideshow import make_season
-
-from benchlib import SHARED, episode, machine, snakemake_cmd, timed
 
 # show -> (its people: (photo set, how many of its people, sorted by name; None: all), episodes)
 SETS = {"LFW": ([("lfw10", None)], 3), "JOHNS": ([("johns", None)], 3),
@@ -87,8 +86,8 @@ def main() -> int:
     for season, season_labels in labels.items():
         eps = sorted(season_labels["episodes"])
         loaded = [load_episode(work / "data", ep) for ep in eps]
-        truth = {ep: (json.loads(episode(work, ep).clusters.read_text()), json.loads(episode(work, ep).tracks.read_text()))
-                 for ep in eps}
+        truth = {ep: (json.loads(episode(work, ep).clusters.read_text()),
+                      json.loads(episode(work, ep).tracks.read_text())) for ep in eps}
         data[season] = (loaded, truth, season_labels)
     print(f"machine: {machine()}; work folder: {work}\n")
     for season, (loaded, truth, season_labels) in data.items():

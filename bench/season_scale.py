@@ -24,10 +24,9 @@ import sys
 import cv2
 import numpy as np
 
+from benchlib import OUT, REPO, episode, machine, snakemake_cmd, timed, write_config
 from facepipe.base.layout import SeasonPaths
 from facepipe.stages.season import cast_summary
-
-from benchlib import OUT, REPO, episode, machine, snakemake_cmd, timed, write_config
 from planning import stand_in_videos
 
 CAST, GUESTS = 60, 10
@@ -50,7 +49,8 @@ def stand_in_episode(workdir, ep: str, rng, centres: np.ndarray, clusters: int, 
         tracks.append({"track_id": k, "detections": dets})
         out_clusters.append({"cluster_id": k, "track_ids": [k], "screen_time_s": round(10 + 30 * rng.random(), 3)})
         stills.append({"file": files[-1], "track_id": k, "rank": 0, "frame": 1000 * k, "t": 40.0 * k, "quality": 0.8,
-                       "score": 0.99, "box": [10, 10, 50, 60], "box_in_crop": [4, 4, 36, 44], "landmarks_in_crop": None})
+                       "score": 0.99, "box": [10, 10, 50, 60], "box_in_crop": [4, 4, 36, 44],
+                       "landmarks_in_crop": None})
     paths.stills_dir.mkdir(parents=True, exist_ok=True)
     for name in files:
         cv2.imwrite(str(paths.stills_dir / name), still)
@@ -111,7 +111,8 @@ def main() -> int:
     print(f"cast found: {cast_summary(cast)} (a cast of {CAST}; guests: {args.episodes * GUESTS})")
     shutil.move(held / spare.name, videos / spare.name)
     dry = timed(snakemake_cmd(work, "season_target", "-n"))[1].stdout
-    rules = sorted({line.split()[-1].rstrip(":") for line in dry.splitlines() if line.startswith(("rule ", "localrule "))})
+    rules = sorted({line.split()[-1].rstrip(":") for line in dry.splitlines()
+                    if line.startswith(("rule ", "localrule "))})
     eps = sorted(set(re.findall(r"wildcards: .*?ep=([\w-]+)", dry)))
     print(f"after adding {spare.stem}: the dry run plans {', '.join(rules)}, for the episodes {', '.join(eps)}")
     if eps != [spare.stem] or "season" not in rules:

@@ -14,7 +14,8 @@ with stage_job(snakemake, "season", uses_torch=bool(cluster.get("references"))) 
     references, report = None, {}
     if cluster.get("references"):
         job.progress(len(episodes), len(episodes) + 2, "Embedding the reference photos")
-        embed = {**snakemake.params.embed, "embedder": loaded[0].clusters["embedder"]} if loaded else snakemake.params.embed
+        embed = snakemake.params.embed
+        embed = {**embed, "embedder": loaded[0].clusters["embedder"]} if loaded else embed
         references = load_references(cluster["references"], embed, snakemake.params.margin, report=report)
     job.progress(len(episodes) + 1, len(episodes) + 2, f"Linking clusters across {len(episodes)} episodes")
     cast = build_cast(job.unit.name, loaded, cfg.get("threshold"), references, cluster.get("name_threshold"), report,

@@ -10,11 +10,22 @@ import signal
 import subprocess
 import time
 
-
 from facepipe.base.unit import Unit
 from facepipe.runtime.registry import Registry
-from helpers import (BIN, SHARED_VIDEOS, facepipe, jobs, need_media, paths, read_json, snakemake, start_snakemake,
-                     videos_with, wait_for, write_config)
+from helpers import (
+    BIN,
+    SHARED_VIDEOS,
+    facepipe,
+    jobs,
+    need_media,
+    paths,
+    read_json,
+    snakemake,
+    start_snakemake,
+    videos_with,
+    wait_for,
+    write_config,
+)
 from progress_sampler import StateSampler
 
 BANDS = {"Detect": (0.0, 0.5), "Track": (0.5, 0.7), "Stills": (0.7, 0.75), "Cluster": (0.75, 1.0)}
@@ -156,9 +167,9 @@ def test_entry_of_a_dead_process_is_stale_shown_by_status_and_cleared_by_the_nex
     dead.wait()
     reg = Registry(tmp_path / "data", Unit.episode(ep), heartbeat_s=5)
     with reg.edit() as data:
-        data["jobs"]["detect"] = {"job_id": f"detect_{ep}", "rule": "detect", "pid": dead.pid, "host": os.uname().nodename,
-                                  "pid_start_time": 1, "started_at": "2026-01-01T00:00:00Z",
-                                  "heartbeat_at": "2026-01-01T00:00:00Z"}
+        data["jobs"]["detect"] = {"job_id": f"detect_{ep}", "rule": "detect", "pid": dead.pid,
+                                  "host": os.uname().nodename, "pid_start_time": 1,
+                                  "started_at": "2026-01-01T00:00:00Z", "heartbeat_at": "2026-01-01T00:00:00Z"}
     status = json.loads(facepipe("status", ep, "--json", "--data-root", str(tmp_path / "data")).stdout)
     assert status[0]["active"][0]["stale"] is True
     assert any("stale job detect" in f for f in status[0]["flags"])
@@ -180,7 +191,8 @@ def test_second_run_on_the_same_episode_is_refused_naming_the_holder(tmp_path):
         (wd / "test-config.yaml").write_text(cfg)
     run = start_snakemake(first, "cluster_target")
     try:
-        holder = wait_for(lambda: (read_json(data_root / "episodes" / "hamilton_clip" / "runtime.json") or {}).get("runs"),
+        registry = data_root / "episodes" / "hamilton_clip" / "runtime.json"
+        holder = wait_for(lambda: (read_json(registry) or {}).get("runs"),
                           what="the first run to register")
         side = start_snakemake(other, "cluster_target")
         t0 = time.monotonic()
@@ -240,10 +252,12 @@ def test_cancel_never_signals_a_process_that_is_not_the_registered_job(tmp_path)
         from facepipe.runtime.procinfo import start_time
 
         reg = Registry(tmp_path, Unit.episode("Ep_2"), heartbeat_s=5)
-        for start, expect in ((start_time(bystander.pid) + 1, "already ended"), (start_time(bystander.pid), "not the registered")):
+        born = start_time(bystander.pid)
+        for start, expect in ((born + 1, "already ended"), (born, "not the registered")):
             with reg.edit() as data:
-                data["jobs"]["detect"] = {"job_id": "detect_Ep_2", "rule": "detect", "pid": bystander.pid, "host": os.uname().nodename,
-                                          "pid_start_time": start, "started_at": "x", "heartbeat_at": "x"}
+                data["jobs"]["detect"] = {"job_id": "detect_Ep_2", "rule": "detect", "pid": bystander.pid,
+                                          "host": os.uname().nodename, "pid_start_time": start,
+                                          "started_at": "x", "heartbeat_at": "x"}
             out = facepipe("cancel", "Ep_2", "--data-root", str(tmp_path), check=False)
             assert expect in out.stdout + out.stderr
             assert bystander.poll() is None, "a process that is not the registered job was signalled"

@@ -18,9 +18,19 @@ from facepipe.base.project import ROOT
 from facepipe.base.unit import KINDS, Unit, registry_unit
 from facepipe.runtime import messages, procinfo
 from facepipe.runtime.progress import PipelineState
-from facepipe.runtime.registry import (OTHER_HOST_STALE_HEARTBEATS, Registry, RegistryBusy, is_stale)
-from facepipe.runtime.steps import (BY_NAME, EPISODE_RULES, RULES, SEASON_STEP, STEPS, STEPS_OF_KIND,
-                                   is_first_rule_of_step, is_last_rule_of_step, kind_of_rule, rule_pct)
+from facepipe.runtime.registry import OTHER_HOST_STALE_HEARTBEATS, Registry, RegistryBusy, is_stale
+from facepipe.runtime.steps import (
+    BY_NAME,
+    EPISODE_RULES,
+    RULES,
+    SEASON_STEP,
+    STEPS,
+    STEPS_OF_KIND,
+    is_first_rule_of_step,
+    is_last_rule_of_step,
+    kind_of_rule,
+    rule_pct,
+)
 
 
 def stamp(seconds_ago: float) -> str:

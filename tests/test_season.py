@@ -16,6 +16,7 @@ from facepipe.base.seasons import UNMATCHED, group, season_of
 from facepipe.stages.season import cast_summary
 from helpers import SEASON_SETS as SEASONS
 from helpers import SHARED, SHARED_VIDEOS, copy_workdir, facepipe, ffmpeg, jobs, paths, snakemake, write_config
+
 REFERENCES = SHARED / "faces" / "reference"
 
 
@@ -78,8 +79,10 @@ def test_season_outputs_agree_with_each_other_and_the_episodes(season_run):
         assert m["recurring"] == (len(m["appearances"]) > 1) and not m["hidden"]
         assert m["screen_time_s"] == pytest.approx(sum(a["screen_time_s"] for a in m["appearances"]), abs=0.01)
         for a in m["appearances"]:
-            clusters = {c["cluster_id"]: c for c in json.loads(paths(work, a["episode"]).clusters.read_text())["clusters"]}
-            assert a["screen_time_s"] == pytest.approx(sum(clusters[c]["screen_time_s"] for c in a["cluster_ids"]), abs=0.01)
+            built = json.loads(paths(work, a["episode"]).clusters.read_text())["clusters"]
+            clusters = {c["cluster_id"]: c for c in built}
+            total = sum(clusters[c]["screen_time_s"] for c in a["cluster_ids"])
+            assert a["screen_time_s"] == pytest.approx(total, abs=0.01)
             assert (work / "data" / a["best_still"]).is_file()
             seen |= {(a["episode"], c) for c in a["cluster_ids"]}
     every = {(ep, c["cluster_id"]) for ep in cast["episodes"]

@@ -14,8 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (REPO, SHARED_VIDEOS, copy_workdir, facepipe, paths, read_json, snakemake, start_snakemake,
-                     wait_for, write_config)
+from helpers import (
+    REPO,
+    SHARED_VIDEOS,
+    copy_workdir,
+    facepipe,
+    paths,
+    read_json,
+    snakemake,
+    start_snakemake,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.slurm
 SLURM_PROFILE = str(REPO / "workflow" / "profiles" / "slurm")
@@ -24,7 +34,8 @@ FAST_POLL = ("--slurm-init-seconds-before-status-checks", "2", "--seconds-betwee
 
 def _slurm_up() -> bool:
     try:
-        return subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=10).stdout.strip() == "idle"
+        states = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=10).stdout
+        return states.strip() == "idle"
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -53,7 +64,8 @@ def sacct_states(job_ids) -> dict[str, str]:
 def submitted(snakemake_output: str) -> dict[tuple[str, str], list[str]]:
     """(rule, episode) -> SLURM job ids, from the executor's submission lines."""
     found: dict[tuple[str, str], list[str]] = {}
-    for job, rule, wildcards in re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/([\w-]+)/", snakemake_output):
+    submitted = r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/([\w-]+)/"
+    for job, rule, wildcards in re.findall(submitted, snakemake_output):
         ep = wildcards.rsplit("_", 1)[0] if rule == "detect_chunk" else wildcards
         found.setdefault((rule, ep), []).append(job)
     return found
@@ -133,13 +145,15 @@ def test_cancel_of_a_running_slurm_job(slurm, lfw_slideshow, tmp_path):
     write_config(tmp_path, videos)
     run = start_snakemake(tmp_path, "cluster_target", "--profile", SLURM_PROFILE, *FAST_POLL)
     try:
-        entry = wait_for(lambda: (read_json(paths(tmp_path, "lfw10").runtime) or {}).get("jobs", {}).get("detect_chunk.0"),
+        registry = paths(tmp_path, "lfw10").runtime
+        entry = wait_for(lambda: (read_json(registry) or {}).get("jobs", {}).get("detect_chunk.0"),
                          timeout=300, what="the detect chunk to start on the cluster")
         job = entry["slurm_job_id"]
         assert job
         out = facepipe("cancel", "lfw10", "--data-root", str(tmp_path / "data"))
         assert f"scancel {job}" in out.stdout
-        wait_for(lambda: job not in subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split(),
+        queued = ["squeue", "-h", "-o", "%i"]
+        wait_for(lambda: job not in subprocess.run(queued, capture_output=True, text=True).stdout.split(),
                  timeout=60, what="the job to leave squeue")
     finally:
         run.wait(timeout=300)

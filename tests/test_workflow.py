@@ -149,6 +149,6 @@ def test_changed_detect_fps_reruns_everything_downstream(run_copy):
 def test_single_output_can_be_asked_for_by_path(tmp_path):
     write_config(tmp_path, SHARED_VIDEOS)
     ran = jobs(snakemake(tmp_path, str(paths(Path("."), "walking_and_pause").tracks)))
-    assert ran == {("detect_chunk", "walking_and_pause"), ("detect", "walking_and_pause"), ("track", "walking_and_pause")}
+    assert ran == {(rule, "walking_and_pause") for rule in ("detect_chunk", "detect", "track")}
     assert paths(tmp_path, "walking_and_pause").tracks.exists()
     assert not paths(tmp_path, "hamilton_clip").harvest.exists()

@@ -212,8 +212,7 @@ season only). Options: --run --json --data-root DIR --config FILE"""
 
 
 def cmd_correct(args) -> int:
-    from ..base.layout import EpisodePaths, SeasonPaths, step_targets
-    from ..base.layout import SEASON_OUTPUTS
+    from ..base.layout import SEASON_OUTPUTS, EpisodePaths, SeasonPaths, step_targets
     from . import corrections as fix
 
     # Options may stand anywhere among the words (facepipe correct EP merge 1 2 --run).

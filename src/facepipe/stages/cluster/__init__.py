@@ -10,12 +10,31 @@ apply_corrections_file, corrections_summary, TrackIndex, person_id (the user's c
 
 from .contact_sheet import render as render_contact_sheet
 from .corrections import TrackIndex, apply_corrections, apply_corrections_file, corrections_summary, person_id
-from .grouping import (DEFAULT_THRESHOLDS, METHODS, agglomerate, cannot_link, cluster_tracks, load_embeddings,
-                       l2_normalise, track_screen_time, track_vectors, write_clusters)
-from .naming import (DEFAULT_NAME_THRESHOLDS, embed_face, group_distances, load_references, name_clusters,
-                     name_groups, naming_threshold, reference_photos)
+from .grouping import (
+                       DEFAULT_THRESHOLDS,
+                       METHODS,
+                       agglomerate,
+                       cannot_link,
+                       cluster_tracks,
+                       l2_normalise,
+                       load_embeddings,
+                       track_screen_time,
+                       track_vectors,
+                       write_clusters,
+)
+from .naming import (
+                       DEFAULT_NAME_THRESHOLDS,
+                       embed_face,
+                       group_distances,
+                       load_references,
+                       name_clusters,
+                       name_groups,
+                       naming_threshold,
+                       reference_photos,
+)
 
-__all__ = ["apply_corrections", "apply_corrections_file", "corrections_summary", "TrackIndex", "person_id", "render_contact_sheet", "DEFAULT_THRESHOLDS", "METHODS", "agglomerate",
+__all__ = ["apply_corrections", "apply_corrections_file", "corrections_summary", "TrackIndex", "person_id",
+           "render_contact_sheet", "DEFAULT_THRESHOLDS", "METHODS", "agglomerate",
            "cannot_link", "cluster_tracks", "load_embeddings", "track_screen_time", "track_vectors", "l2_normalise",
            "write_clusters", "group_distances", "load_references", "name_clusters", "name_groups", "reference_photos",
            "DEFAULT_NAME_THRESHOLDS", "embed_face", "naming_threshold"]
