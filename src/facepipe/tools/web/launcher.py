@@ -30,9 +30,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ...base import clock
 from ...base.errors import FacepipeError
@@ -248,8 +248,8 @@ class Launcher:
         for launch in live:  # and for each one's end to be recorded
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(launch.ended.wait(), ORPHAN_WAIT_S + 10)
-        print("facepipe serve: runs stopped: " + ", ".join(f"{x.episode} (exit code {x.proc.returncode})" for x in live),
-              file=sys.stderr, flush=True)
+        stopped = ", ".join(f"{x.episode} (exit code {x.proc.returncode})" for x in live)
+        print("facepipe serve: runs stopped: " + stopped, file=sys.stderr, flush=True)
 
     @staticmethod
     def _join(launches: list[Launch], wait_s: float) -> None:

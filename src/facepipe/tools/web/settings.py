@@ -35,7 +35,7 @@ class Settings:
 
     @classmethod
     def from_config(cls, cfg: dict, config_file: str | Path | None = None, workdir: str | Path | None = None,
-                    **options) -> "Settings":
+                    **options) -> Settings:
         """Settings from the configuration base.config.load returned for `config_file`."""
         workdir = Path(workdir or os.getcwd()).resolve()
         path = config_path(config_file)
