@@ -143,6 +143,13 @@ def test_unknown_episodes_are_404(client):
     "/files/Ep_1/",
     "/files/Ep_1/clusters.json",
     "/files/..%2F..%2Fsecret.txt/clusters.jpg",
+    "/files/Ep_1/video/..%2F..%2F..%2Fsecret.txt",  # the video's address holds the episode id only
+    "/files/Ep_1/Ep_1.mp4",
+    "/files/Ep_1/video%2F..%2F..%2Fsecret.txt",
+    "/files/..%2Fvideos%2FEp_1/video",
+    "/files/Ep_2/video",  # no video
+    "/files/Ep_1/appearances.csv",
+    "/files/Ep_1/appearances.vtt",  # not built
     "/static/",
     "/static/..%2Fapp.py",
     "/static/%2E%2E/app.py",
@@ -176,6 +183,72 @@ def test_a_listed_still_and_the_contact_sheet_are_served(client):
     assert detail["clusters"][0]["name"] == "Someone" and detail["clusters"][0]["tracks"] == 1
     assert detail["clusters"][0]["stills"] == ["/files/Ep_1/stills/track00000_0_f000001.jpg"]
     assert detail["contact_sheet"].startswith("/files/Ep_1/clusters.jpg?v=")
+
+
+def test_the_episodes_own_video_is_served_in_byte_ranges(client):
+    whole = (SHARED_VIDEOS / "hamilton_clip.mp4").read_bytes()
+    size = len(whole)
+    full = client.get("/files/Ep_1/video")
+    assert full.status_code == 200 and full.headers["content-type"] == "video/mp4" and full.content == whole
+    assert full.headers["accept-ranges"] == "bytes"
+    part = client.get("/files/Ep_1/video", headers={"Range": "bytes=1000-1999"})
+    assert part.status_code == 206 and part.headers["content-range"] == f"bytes 1000-1999/{size}"
+    assert part.content == whole[1000:2000]
+    tail = client.get("/files/Ep_1/video", headers={"Range": "bytes=-100"})
+    assert tail.status_code == 206 and tail.content == whole[-100:]
+    past = client.get("/files/Ep_1/video", headers={"Range": f"bytes={size}-"})
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{size}"
+    assert "the video has" in past.json()["error"]
+    bad = client.get("/files/Ep_1/video", headers={"Range": "lines=1-2"})
+    assert bad.status_code == 400 and "\n" not in bad.json()["error"]
+    assert client.head("/files/Ep_1/video").headers["content-length"] == str(size)
+    gif = client.get("/files/Ep_3/video", headers={"Range": "bytes=0-5"})
+    assert gif.status_code == 206 and gif.headers["content-type"] == "image/gif" and gif.content == b"GIF89a"
+    moments = client.get("/api/episodes/Ep_3/appearances").json()
+    assert moments["video"] == {"url": "/files/Ep_3/video", "name": "Ep_3.gif", "type": "image/gif", "start_s": 0.0}
+    clip = client.get("/api/episodes/Ep_1/appearances").json()["video"]
+    assert clip["start_s"] == pytest.approx(0.852, abs=1e-3), "its audio starts first: frame 0 is 0.85 s in"
+    assert not moments["built"] and moments["lanes"] == [] and moments["vtt"] is None
+    assert client.get("/api/episodes/Ep_2/appearances").json()["video"] is None
+
+
+def test_the_timeline_has_a_lane_per_person_shown_longest_first_and_the_captions_are_served(tmp_path):
+    from facepipe.stages import appearances
+    from facepipe.tools.web import moments
+
+    paths = EpisodePaths(tmp_path / "data", "Ep_9")
+    paths.harvest.mkdir(parents=True)
+    tracks = {"episode": "Ep_9", "sample_fps": 4.0, "tracks": [_track(t, 3.0 * t, 20.0) for t in range(5)]}
+    clusters = {"episode": "Ep_9", "unassigned_track_ids": [4], "clusters": [
+        {"cluster_id": 0, "track_ids": [0], "screen_time_s": 2.0, "name": "Ada"},
+        {"cluster_id": 1, "track_ids": [1, 2], "screen_time_s": 4.0},
+        {"cluster_id": 2, "track_ids": [3], "screen_time_s": 2.0, "hidden": True}]}
+    paths.clusters.write_text(json.dumps(clusters))
+    paths.video_info.write_text(json.dumps({"fps": 25.0, "frame_count": 600}))
+    rows = appearances.appearances(clusters, tracks)
+    appearances.write_csv(rows, paths.appearances)
+    appearances.write_vtt(clusters, rows, 4.0, paths.appearances_vtt)
+    video = tmp_path / "Ep_9.webm"
+    video.write_bytes(b"")
+    shown = moments.timeline(paths, video)
+    assert shown["built"] and shown["duration_s"] == 24.0 and shown["people"] == 2
+    assert [(lane["label"], [t["track_id"] for t in lane["tracks"]]) for lane in shown["lanes"]] == [
+        ("person 1", [1, 2]), ("Ada", [0]), ("unassigned faces", [4])], "longest first, the hidden one left out"
+    assert shown["lanes"][0]["tracks"][0] == {"track_id": 1, "start_s": 3.0, "end_s": 5.0, "label": "person 1"}
+    assert shown["video"]["type"] == "video/webm" and shown["vtt"].startswith("/files/Ep_9/appearances.vtt?v=")
+    os.utime(paths.clusters)  # clusters.json newer than appearances.csv: being built again
+    assert not moments.timeline(paths, video)["built"]
+
+
+def test_the_captions_are_served_as_webvtt(client, site):
+    vtt = EpisodePaths(site["data"], "Ep_1").appearances_vtt
+    vtt.write_text("WEBVTT\n\n1\n00:00:00.000 --> 00:00:01.000\nSomeone\n")
+    try:
+        served = client.get("/files/Ep_1/appearances.vtt")
+        assert served.status_code == 200 and served.headers["content-type"].startswith("text/vtt")
+        assert served.text.startswith("WEBVTT")
+    finally:
+        vtt.unlink()
 
 
 def test_a_season_casts_stills_have_the_episode_pages_quoted_address(tmp_path):
@@ -262,6 +335,37 @@ def test_a_click_on_an_episode_a_live_run_holds_is_refused_naming_the_holder(cli
         holder.kill()
         holder.wait()
         registry.path.unlink()
+
+
+def test_the_plan_is_made_again_when_a_run_has_ended_not_when_its_last_job_says_done(client, site, monkeypatch):
+    """The last job writes "done" before snakemake has recorded it: the plan waits for the run to let
+    go of the episode."""
+    from facepipe.base import clock
+    from facepipe.runtime.progress import PipelineState
+
+    asked = []
+    monkeypatch.setattr(client.app.state.planner, "request", lambda: asked.append(time.monotonic()))
+    state = PipelineState(site["data"], Unit.episode("Ep_3"))
+    holder = subprocess.Popen(["sleep", "60"])
+    registry = Registry(site["data"], Unit.episode("Ep_3"), heartbeat_s=5)
+    try:
+        with registry.edit() as data:
+            data["runs"]["cluster"] = {"job_id": "cluster_Ep_3", "pid": holder.pid, "host": procinfo.hostname(),
+                                       "pid_start_time": procinfo.start_time(holder.pid),
+                                       "started_at": clock.utc_now(), "heartbeat_at": clock.utc_now()}
+        state.update(status="running", pct=0.8, message="Clustering", run_id="r-plan")
+        wait_for(lambda: rows(client)["Ep_3"]["busy"] and rows(client)["Ep_3"]["status"] == "running", timeout=10,
+                 what="the run on Ep_3's row")
+        state.update(status="done", pct=1.0, message="Clustering complete")
+        wait_for(lambda: rows(client)["Ep_3"]["status"] == "done", timeout=10, what="done on the row")
+        time.sleep(4 * client.app.state.settings.poll_s)
+        assert not asked, "planned while the run still held the episode"
+    finally:
+        holder.kill()
+        holder.wait()
+        registry.path.unlink()
+    wait_for(lambda: asked, timeout=10, what="the plan to be asked for once the run let go")
+    state.path.unlink()
 
 
 def test_two_quick_clicks_start_one_run_and_cancel_stops_it(tmp_path):

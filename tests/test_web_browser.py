@@ -31,6 +31,7 @@ pytest.importorskip("selenium", reason="needs selenium: pip install -e '.[test]'
 pytest.importorskip("starlette", reason="facepipe serve needs the web extra: pip install -e '.[web]'")
 
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 ARTIFACTS = Path(os.environ.get("FACEPIPE_ARTIFACTS") or REPO / "test-artifacts")
@@ -416,6 +417,99 @@ def test_corrections_on_the_episode_page_are_built_shown_live_everywhere_and_sta
     browser.set_window_size(640, min(height + 120, 3000))
     shot(browser, "episode-corrections-narrow.png")
     browser.set_window_size(1440, 900)
+
+
+# The video as the page shows it now: its clock, whether it plays, and the frame on screen (a PNG).
+VIDEO_NOW = """
+const v = document.getElementById('video');
+if (arguments[0]) v.pause();
+const c = document.createElement('canvas');
+c.width = 320; c.height = 180;
+if (v.readyState >= 2) c.getContext('2d').drawImage(v, 0, 0, 320, 180);
+return {t: v.currentTime, paused: v.paused, seeking: v.seeking, frame: c.toDataURL('image/png')};
+"""
+
+
+def clip_frames() -> list[tuple[float, object]]:
+    """Every frame of the Hamilton clip, small, with the time facepipe gives it (its decoder's)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(SHARED_VIDEOS / "hamilton_clip.mp4"))
+    frames = []
+    while cap.grab():
+        t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
+        frames.append((t, cv2.resize(cap.retrieve()[1], (320, 180)).astype("float32")))
+    return frames
+
+
+def frame_time(frames, png: str) -> float:
+    """The facepipe time of the clip's frame nearest the picture the page showed."""
+    import base64
+
+    import cv2
+    import numpy as np
+
+    shown = cv2.imdecode(np.frombuffer(base64.b64decode(png.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
+    return min(frames, key=lambda f: float(np.abs(f[1] - shown.astype("float32")).mean()))[0]
+
+
+def test_the_timeline_and_a_stills_play_button_play_their_moment_with_captions(site, browser):
+    """A click on a track plays the video from the track's start, and the frame shown is the one
+    facepipe saw there (the clip's video starts 0.85 s into its file, after its audio); a click on
+    the time axis plays from that time; a still's play button plays its track; the captions say who
+    is on screen; the plan says why in the page's words. A GIF gets a note and the rest works."""
+    ep = "hamilton_clip"
+    moments = api(site, f"/api/episodes/{ep}/appearances")
+    shift = moments["video"]["start_s"]
+    assert moments["built"] and shift == pytest.approx(0.852, abs=1e-3)
+    browser.set_window_size(1440, 900)
+    browser.get(site["url"] + f"episodes/{ep}")
+    wait_for(lambda: browser.execute_script(
+        "const v = document.getElementById('video'); return document.body.dataset.video === 'ready'"
+        " && document.querySelector('#timeline rect.tl-track') && v.textTracks.length && v.textTracks[0].cues"
+        " && v.textTracks[0].cues.length && document.querySelector('#clusters .face-play')"), timeout=30,
+        what="the video, the timeline, its captions and the clusters")
+    plan = browser.find_element(By.ID, "plan").text
+    assert plan and "would run" not in plan and str(site["root"]) not in plan, plan
+
+    lane, track = next((lane, t) for lane in moments["lanes"] for t in lane["tracks"] if t["start_s"] > 1.5)
+    rect = browser.find_element(By.CSS_SELECTOR, f'#timeline rect.tl-track[data-track="{track["track_id"]}"]')
+    ActionChains(browser).move_to_element(rect).perform()
+    tip = browser.find_element(By.CSS_SELECTOR, "#timeline .tl-tip").text
+    assert tip.startswith(f"{lane['label']} · ") and f"(track {track['track_id']})" in tip, tip
+    frames = clip_frames()
+    rect.click()
+    now = wait_for(lambda: (v := browser.execute_script(VIDEO_NOW, False)) and not v["seeking"]
+                   and abs(v["t"] - shift - track["start_s"]) < 0.5 and v, timeout=10, interval=0.05,
+                   what=f"the video at track {track['track_id']}'s start ({track['start_s']} s)")
+    assert not now["paused"], "a click plays"
+    shown = browser.execute_script(VIDEO_NOW, True)  # paused: the frame on screen and the clock agree
+    assert abs(frame_time(frames, shown["frame"]) - (shown["t"] - shift)) < 0.07, "the frame is not facepipe's"
+    cues = browser.execute_script("return [...document.getElementById('video').textTracks[0].cues]"
+                                  ".map((c) => [c.startTime, c.text])")
+    assert cues[0][0] == pytest.approx(shift, abs=1e-3) and "person" in cues[0][1], cues  # moved onto the clock
+    shot(browser, "episode-moments.png")
+
+    axis = browser.find_element(By.CSS_SELECTOR, "#timeline .tl-axis")
+    ActionChains(browser).move_to_element_with_offset(axis, -axis.size["width"] // 4, 0).click().perform()
+    wanted = moments["duration_s"] / 4
+    wait_for(lambda: abs(browser.execute_script(VIDEO_NOW, False)["t"] - shift - wanted) < 0.5, timeout=10,
+             interval=0.05, what=f"the video at a quarter of the episode ({wanted:.2f} s)")
+
+    other = next(t for ln in moments["lanes"] for t in ln["tracks"] if t["track_id"] != track["track_id"]
+                 and t["start_s"] > 0.5 and ln["cluster_id"] is not None)
+    press(browser, f'#clusters .face-play[data-play="{other["track_id"]}"]')
+    wait_for(lambda: abs(browser.execute_script(VIDEO_NOW, False)["t"] - shift - other["start_s"]) < 0.5,
+             timeout=10, interval=0.05, what=f"the video at track {other['track_id']}'s start")
+
+    browser.get(site["url"] + "episodes/walking_and_pause")
+    note = wait_for(lambda: browser.execute_script(
+        "return document.body.dataset.video === 'unplayable' && document.querySelector('#timeline rect.tl-track')"
+        " && document.querySelector('#clusters .card') && document.getElementById('video-note').textContent"),
+        timeout=30, what="the note on the GIF, with its timeline and clusters")
+    assert "cannot play walking_and_pause.gif: it is a GIF" in note
+    assert browser.execute_script("return document.getElementById('video').hidden")
+    shot(browser, "episode-unplayable.png")
 
 
 def test_ctrl_c_stops_the_server_and_cancels_its_runs_cleanly(site, browser):

@@ -120,6 +120,31 @@ def _frame_times(path: str, mtime_ns: int, size: int) -> tuple[float, ...] | Non
         return None
 
 
+@functools.lru_cache(maxsize=64)
+def _stream_start(path: str, mtime_ns: int, size: int) -> float:
+    try:
+        import av
+    except ImportError:
+        return 0.0
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            if stream.start_time is None or stream.time_base is None:
+                return 0.0
+            return float(stream.start_time * stream.time_base)
+    except Exception:  # noqa: BLE001 - an unreadable container: no shift known
+        return 0.0
+
+
+def stream_start_s(path: str | Path) -> float:
+    """Where the video stream's first frame lies on the file's own clock (s). facepipe's times (a
+    detection's t, a track's start, the captions) count from that frame, a browser's player from
+    the file's zero: it shows facepipe's time t at t + stream_start_s (0.85 s into the shared
+    Hamilton clip, whose audio starts first). 0.0 where it cannot be read (no PyAV)."""
+    st = Path(path).stat()
+    return _stream_start(str(path), st.st_mtime_ns, st.st_size)
+
+
 def frame_times(path: str | Path) -> tuple[float, ...] | None:
     """Presentation time (s) of every frame, in order, from the container's packet timestamps
     (demuxed, not decoded: about 0.2 s for ten minutes of 1080p); None when they cannot be read."""

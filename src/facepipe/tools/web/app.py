@@ -6,6 +6,7 @@
     GET  /api/episodes/{ep}              one row, with its clusters, stills, plan and log tail
     GET  /api/episodes/{ep}/plan         what the cached dry run plans for it, and why
     GET  /api/episodes/{ep}/history      its last run's progress, for the chart
+    GET  /api/episodes/{ep}/appearances  who is on screen when: the timeline's lanes of tracks
     GET  /api/events                     text/event-stream: a snapshot, then every changed row
     POST /api/episodes/{ep}/build/{step} run snakemake on the step's outputs (detect ... cluster)
     POST /api/episodes/{ep}/cancel       stop its build, as `facepipe cancel EP`
@@ -13,6 +14,8 @@
                                          record}) and start the Cluster build that applies it
     GET  /files/{ep}/clusters.jpg        its contact sheet
     GET  /files/{ep}/stills/{name}       a still listed in its stills/manifest.json
+    GET  /files/{ep}/video               its own video (the file episode discovery names), with ranges
+    GET  /files/{ep}/appearances.vtt     its captions: who is on screen (WebVTT)
     GET  /seasons/{season}               a season's page
     GET  /api/seasons                    every season's row
     GET  /api/seasons/{season}           one season: its row, cast.json, seconds table, corrections
@@ -45,7 +48,7 @@ from ...base.errors import FacepipeError
 from ...base.layout import EpisodePaths, SeasonPaths
 from ...base.unit import Unit
 from ...runtime.steps import BY_NAME
-from . import corrections, detail, seasons
+from . import corrections, detail, moments, seasons
 from .board import Planner
 from .launcher import Launcher, launch_key
 from .security import Guard, contained_file, error
@@ -69,10 +72,11 @@ def _episode(request: Request) -> dict:
     return _known(request, "ep", "episode", "rows", "in the videos folder or the data root")
 
 
-def page(main: str, script: str) -> str:
-    """A page: the shell both pages share (page.html) around its own main part and script."""
+def page(main: str, *scripts: str) -> str:
+    """A page: the shell the pages share (page.html) around its own main part and scripts."""
     shell = (STATIC / "page.html").read_text(encoding="utf-8")
-    return shell.replace("{main}", (STATIC / main).read_text(encoding="utf-8")).replace("{script}", script)
+    tags = "\n".join(f'  <script src="/static/{script}"></script>' for script in scripts)
+    return shell.replace("{main}", (STATIC / main).read_text(encoding="utf-8")).replace("{scripts}", tags)
 
 
 async def index(request: Request) -> Response:
@@ -94,7 +98,7 @@ async def list_episodes(request: Request) -> Response:
 async def one_episode(request: Request) -> Response:
     row = _episode(request)
     state = request.app.state
-    plan = (state.planner.plan.episodes or {}).get(row["episode"])
+    plan = _plan_of(state.planner.plan, row["episode"])
     season, episodes = corrections.season_of(state.watcher.view.seasons, row["episode"])
 
     def read() -> dict:
@@ -105,11 +109,24 @@ async def one_episode(request: Request) -> Response:
     return JSONResponse(await asyncio.to_thread(read))
 
 
+def _plan_of(plan, episode: str) -> dict:
+    """The cached plan of one episode: when it was made, and its steps, jobs and reasons (none: nothing
+    to build, once the plan is ready)."""
+    entry = (plan.episodes or {}).get(episode) or {"steps": [], "jobs": [], "reasons": []}
+    return {"episode": episode, **plan.public(), **entry}
+
+
 async def episode_plan(request: Request) -> Response:
     row = _episode(request)
-    plan = request.app.state.planner.plan
-    entry = (plan.episodes or {}).get(row["episode"]) or {"steps": [], "jobs": []}
-    return JSONResponse({"episode": row["episode"], **plan.public(), **entry})
+    return JSONResponse(_plan_of(request.app.state.planner.plan, row["episode"]))
+
+
+async def episode_appearances(request: Request) -> Response:
+    row = _episode(request)
+    state = request.app.state
+    paths = EpisodePaths(state.settings.data_root, row["episode"])
+    video = state.watcher.video(row["episode"]) if row["video"] else None
+    return JSONResponse(await asyncio.to_thread(moments.timeline, paths, video))
 
 
 async def episode_history(request: Request) -> Response:
@@ -197,11 +214,36 @@ async def still(request: Request) -> Response:
     return _file(request, paths.stills_dir, name, "still")
 
 
-def _file(request: Request, folder: Path, name: str, what: str) -> Response:
+def _file(request: Request, folder: Path, name: str, what: str, media_type: str = "image/jpeg") -> Response:
     real = contained_file(request.app.state.settings.data_root, folder, name)
     if real is None:
         return error(404, f"no {what} {name!r} among the outputs of {request.path_params['ep']}")
-    return FileResponse(real, media_type="image/jpeg", headers=NO_CACHE)
+    return FileResponse(real, media_type=media_type, headers=NO_CACHE)
+
+
+async def captions(request: Request) -> Response:
+    row = _episode(request)
+    paths = EpisodePaths(request.app.state.settings.data_root, row["episode"])
+    return _file(request, paths.harvest, paths.appearances_vtt.name, "captions", "text/vtt; charset=utf-8")
+
+
+async def video(request: Request) -> Response:
+    """The episode's own video, the one file episode discovery names for it (the address holds the
+    episode id only), in byte ranges as a player asks (206 with Content-Range; 416 past its end)."""
+    row = _episode(request)
+    settings = request.app.state.settings
+    found = request.app.state.watcher.video(row["episode"]) if row["video"] else None
+    real = moments.video_file(found)
+    if real is None:
+        return error(404, f"episode {row['episode']} has no video in {settings.videos_dir}; put it there to watch it")
+    size = real.stat().st_size
+    problem = moments.range_problem(request.headers.get("range"), size)
+    if problem is not None:
+        response = error(*problem)
+        if problem[0] == 416:
+            response.headers["content-range"] = f"bytes */{size}"
+        return response
+    return FileResponse(real, media_type=moments.video_type(found), headers=NO_CACHE)
 
 
 def _season(request: Request) -> dict:
@@ -297,6 +339,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/episodes/{ep}", one_episode),
         Route("/api/episodes/{ep}/plan", episode_plan),
         Route("/api/episodes/{ep}/history", episode_history),
+        Route("/api/episodes/{ep}/appearances", episode_appearances),
         Route("/api/events", events),
         Route("/api/episodes/{ep}/build/{step}", build, methods=["POST"]),
         Route("/api/episodes/{ep}/cancel", cancel, methods=["POST"]),
@@ -304,6 +347,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/files/seasons/{season}/{name}", season_file),  # before the stills: a season may be named so
         Route("/files/{ep}/clusters.jpg", contact_sheet),
         Route("/files/{ep}/stills/{name}", still),
+        Route("/files/{ep}/video", video),
+        Route("/files/{ep}/appearances.vtt", captions),
         Route("/seasons/{season}", season_page),
         Route("/api/seasons", list_seasons),
         Route("/api/seasons/{season}", one_season),
@@ -318,6 +363,6 @@ def create_app(settings: Settings) -> Starlette:
     app.state.planner, app.state.launcher, app.state.manifests = planner, launcher, detail.Manifests()
     app.state.corrector, app.state.similar = corrector, detail.Similar()
     app.state.pages = {"episodes": page("episodes.part.html", "episodes.js"),
-                       "episode": page("episode.part.html", "episode.js"),
+                       "episode": page("episode.part.html", "moments.js", "episode.js"),
                        "season": page("season.part.html", "season.js")}
     return app

@@ -72,7 +72,10 @@ def own_outputs(step_name: str) -> tuple[str, ...]:
 
 def chips(paths: EpisodePaths, has_video: bool, plan: Plan, state: dict) -> list[dict]:
     """Each step's chip: {"step", "title", "status" (CHIPS), "reason"}."""
-    jobs = ((plan.episodes or {}).get(paths.episode) or {}).get("jobs", [])
+    entry = (plan.episodes or {}).get(paths.episode) or {}
+    jobs = entry.get("jobs", [])
+    # the plan's reason in the pages' words (runtime.planning.step_reasons), without the step's title
+    words = {r["step"]: r["text"].split(": ", 1)[-1] for r in entry.get("reasons", [])}
     live = state.get("status") in ACTIVE or state.get("status") == "error"
     index = state.get("step_index") if isinstance(state.get("step_index"), int) else None
     out = []
@@ -94,7 +97,8 @@ def chips(paths: EpisodePaths, has_video: bool, plan: Plan, state: dict) -> list
                 status = "running"
             elif state["status"] == "running" and step.index < index:
                 status = "built"  # built by this run, since the plan was made
-        out.append({"step": step.name, "title": step.title, "status": status, "reason": reasons[0] if reasons else ""})
+        reason = words.get(step.name) or (reasons[0] if reasons else "")
+        out.append({"step": step.name, "title": step.title, "status": status, "reason": reason})
     return out
 
 

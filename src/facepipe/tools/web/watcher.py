@@ -150,6 +150,7 @@ class Watcher:
         self.view = View(meta=self._meta(0))
         self._sigs: dict[str, tuple] = {}
         self._status: dict[str, str] = {}
+        self._settled: dict[str, bool] = {}  # no run going and nothing live holding the episode
         self._checked: dict[str, float] = {}
         self._paths: dict[str, tuple[Path, Path, Path, Path]] = {}
         self._offsets: dict[str, int] = {}
@@ -180,6 +181,10 @@ class Watcher:
         """Make `season`'s row again at once (its launch changed, or its corrections)."""
         self._season_pokes.add(season)
         self.wake()
+
+    def video(self, episode: str) -> Path | None:
+        """The episode's video as episode discovery found it in the videos folder at the last look."""
+        return self._videos.get(episode)
 
     def wake(self) -> None:
         """Look again now (only what changed)."""
@@ -323,10 +328,14 @@ class Watcher:
                     updates[ep] = states
             self._sigs[ep], self._checked[ep] = sig, now
             row = make_row(self.settings, ep, ep in self._videos, plan, launch)
-            before = self._status.get(ep)
-            self._status[ep] = row["status"]
-            if before in ACTIVE and row["status"] not in ACTIVE:
-                replan = True  # a run ended, whoever ran it: its outputs changed, so the plan did
+            # A run ended, whoever ran it: its outputs changed, so the plan did. It has ended once its
+            # state is no longer pending or running and nothing live holds the episode: the last job
+            # writes "done" before snakemake has recorded it (its metadata, the incomplete markers), and
+            # a plan made in between would be the plan from before the run.
+            settled = row["status"] not in ACTIVE and not row["busy"]
+            if self._settled.get(ep) is False and settled:
+                replan = True
+            self._status[ep], self._settled[ep] = row["status"], settled
             text = encode(row)
             if text != self.view.encoded.get(ep):
                 changed[ep] = (row, text)

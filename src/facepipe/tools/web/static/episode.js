@@ -35,10 +35,14 @@
   const back = el("a", null, "← all episodes");
   back.href = "/";
   $("where").appendChild(back);
+  // The video and the timeline of who is on screen when (moments.js); a still's ▶ plays its moment.
+  const moments = FPMoments.create({ episode, video: $("video"), note: $("video-note"), timeline: $("timeline"), sub: $("moments-sub"), player: $("player") });
 
   function paint(next) {
     const before = row;
     row = next;
+    if (before && before.busy && !row.busy) settledAt = FP.serverNow();
+    if (!before || before.busy !== row.busy || before.video !== row.video) renderPlan(null);
     FP.renderChips($("chips"), row.chips);
     FP.renderBar($("bar"), row);
     document.body.dataset.status = row.status;
@@ -77,12 +81,24 @@
     setText($("times"), parts.join(" · "));
   }
 
+  // What the plan would build and why, per step in the page's words (runtime/planning.py). A plan
+  // older than the one shown never replaces it; while a run holds the episode, and after it until
+  // the plan made after it arrives, the page says so instead of the reasons from before the run.
+  let planShown = null;
+  let settledAt = 0; // when this page saw the episode's last run end (the server's clock)
   function renderPlan(entry) {
+    if (entry && !(planShown && entry.planned_at && planShown.planned_at && entry.planned_at < planShown.planned_at)) planShown = entry;
+    const p = planShown;
     const plan = $("plan");
     plan.textContent = "";
-    const jobs = (entry || {}).jobs || [];
-    jobs.forEach((j) => plan.appendChild(el("li", null, `would run ${j.rule}: ${j.reason}`)));
-    if (!jobs.length && row && row.video && !row.busy) plan.appendChild(el("li", "muted", "Nothing to build: every output is up to date."));
+    if (!row || !row.video) return;
+    const line = (cls, text) => plan.appendChild(el("li", cls, text));
+    if (row.busy) { line("muted", "A run holds this episode: what is left to build is planned again when it ends."); return; }
+    if (!p || p.state === "planning" || (p.planned_at && Date.parse(p.planned_at) < settledAt)) { line("muted", "Planning what is left to build…"); return; }
+    if (p.state === "error") { line("plan-error", `The plan failed: ${p.error}`); return; }
+    (p.reasons || []).forEach((r) => line(null, r.text));
+    if (!(p.reasons || []).length) line("muted", "Nothing to build: every output is up to date.");
+    plan.dataset.plannedAt = p.planned_at || "";
   }
 
   // A new plan (made after every run, whoever ran it): what would run now.
@@ -127,6 +143,7 @@
       }
     }
     shown = detail;
+    moments.load();
     renderClusters();
     renderCorrections();
     const lonely = $("unassigned");
@@ -134,7 +151,10 @@
     setText($("unassigned-sub"), detail.built ? `${detail.unassigned_total} track(s)` : "");
     detail.unassigned.forEach((t) => {
       const fig = el("figure");
-      if (t.still) { const img = el("img"); img.src = t.still; img.alt = ""; img.loading = "lazy"; fig.appendChild(img); }
+      const wrap = el("span", "face-wrap");
+      if (t.still) { const img = el("img"); img.src = t.still; img.alt = ""; img.loading = "lazy"; wrap.appendChild(img); }
+      wrap.appendChild(playButton(t.track_id));
+      fig.appendChild(wrap);
       fig.appendChild(el("figcaption", null, `track ${t.track_id}`));
       lonely.appendChild(fig);
     });
@@ -259,9 +279,26 @@
     return box;
   }
 
+  // ▶ on a track's still: plays the video from the track's start.
+  function playButton(trackId) {
+    const play = el("button", "face-play", "▶");
+    play.type = "button";
+    play.dataset.play = trackId;
+    play.title = `Play track ${trackId}'s moment`;
+    play.setAttribute("aria-label", `play track ${trackId}`);
+    play.addEventListener("click", (ev) => { ev.stopPropagation(); moments.playTrack(trackId); });
+    return play;
+  }
+
   // One track, as its best still: a click picks it (to split it off, move it, or say it is not
-  // this person).
+  // this person); its ▶ plays its moment.
   function face(c, t) {
+    const wrap = el("span", "face-wrap");
+    wrap.append(pickable(c, t), playButton(t.track_id));
+    return wrap;
+  }
+
+  function pickable(c, t) {
     const fig = el("button", "face");
     fig.type = "button";
     fig.dataset.track = t.track_id;
