@@ -36,7 +36,7 @@ BASE = "http://127.0.0.1:8765"
 ORIGIN = {"Origin": BASE}
 ACTIONS = [f"/api/episodes/Ep_1/build/{s.name}" for s in STEPS] + ["/api/episodes/Ep_1/cancel"] + [
     "/api/episodes/Ep_1/corrections", "/api/seasons/other/corrections", "/api/seasons/other/build",
-    "/api/seasons/other/cancel"]
+    "/api/seasons/other/cancel", "/api/find"]
 
 
 def stand_in(root: Path) -> dict:
@@ -249,6 +249,58 @@ def test_the_captions_are_served_as_webvtt(client, site):
         assert served.text.startswith("WEBVTT")
     finally:
         vtt.unlink()
+
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 60
+
+
+@pytest.mark.parametrize("body, kind, status, words", [
+    (b"", "image/jpeg", 400, "no photo in the request"),
+    (b"hello, not a photo", "image/jpeg", 415, "x.jpg: not a photo (its bytes are no JPEG, PNG, WebP or BMP)"),
+    (b"GIF89a" + b"\x00" * 40, "image/gif", 415, "x.jpg: sent as image/gif, not as a photo"),
+    (JPEG, "text/html", 415, "x.jpg: sent as text/html"),
+    (b"\xff" * (21 * 2**20), "image/jpeg", 413, "photo refused: over 20 MB"),
+], ids=["empty", "text", "gif", "html", "too big"])
+def test_a_search_photo_is_checked_for_size_and_type_before_any_model_loads(client, monkeypatch, body, kind,
+                                                                              status, words):
+    from facepipe.tools import find
+
+    monkeypatch.setattr(find, "find", lambda *a, **k: pytest.fail("searched a photo that should be refused"))
+    response = client.post("/api/find", headers={**ORIGIN, "Content-Type": kind, "X-Photo-Name": "x.jpg"},
+                           content=body)
+    assert response.status_code == status and response.json()["error"].startswith(words), response.text
+    assert "\n" not in response.json()["error"]
+
+
+def test_a_search_answers_with_links_to_each_moment_stills_and_seasons(client, monkeypatch):
+    from facepipe.tools import find
+
+    match = {"episode": "Ep_1", "cluster_id": 0, "person_id": "p1", "name": "Someone", "distance": 0.031,
+             "start_s": 2.5, "end_s": 9.0, "appearances": [[2.5, 4.0], [7.0, 9.0]], "screen_time_s": 3.5,
+             "best_still": "harvest/Ep_1/stills/track00000_0_f000001.jpg", "photo": "up load.png",
+             "season": {"season": "other", "cast_id": 3, "name": "Someone"}}
+    seen = {}
+
+    def fake(photos, data_root, cfg=None, index=None):
+        seen.update(photos=photos, cfg=cfg)
+        cast = {"season": "other", "cast_id": 3, "name": "Someone", "episodes": ["Ep_1"], "distance": 0.031}
+        return find.Search([match], 2, str(data_root), ["up load.png"], {"dlib": 0.07}, [cast])
+
+    monkeypatch.setattr(find, "find", fake)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 30
+    response = client.post("/api/find", content=png,
+                           headers={**ORIGIN, "Content-Type": "image/png", "X-Photo-Name": "up%20load.png"})
+    assert response.status_code == 200, response.text
+    found = response.json()
+    assert seen["photos"] == [("up load.png", png)] and set(seen["cfg"]) == {"embed", "stills", "cluster"}
+    m = found["matches"][0]
+    assert m["link"] == "/episodes/Ep_1#t=2.5" and [a["link"] for a in m["appearances"]] == [
+        "/episodes/Ep_1#t=2.5", "/episodes/Ep_1#t=7"]
+    assert m["still"] == "/files/Ep_1/stills/track00000_0_f000001.jpg" and client.get(m["still"]).status_code == 200
+    assert m["season"]["link"] == "/seasons/other" and found["seasons"][0]["link"] == "/seasons/other"
+    assert found["episodes"] == 2 and found["photo"] == "up load.png"
+    assert client.post("/api/find", headers={"Origin": "http://evil.example", "Content-Type": "image/png"},
+                       content=png).status_code == 403
 
 
 def test_a_season_casts_stills_have_the_episode_pages_quoted_address(tmp_path):

@@ -512,6 +512,50 @@ def test_the_timeline_and_a_stills_play_button_play_their_moment_with_captions(s
     shot(browser, "episode-unplayable.png")
 
 
+def test_a_photo_finds_the_person_and_a_time_plays_that_moment(site, browser, tmp_path):
+    """The dashboard's search with a photo of the clip's longest-seen person (a still of theirs,
+    from outside the data root): every episode where they appear, nearest first, and a click on a
+    time opens that episode playing the moment; a file that is no photo is refused in one line."""
+    clip = paths(site["root"], "hamilton_clip")
+    biggest = max(read_json(clip.clusters)["clusters"], key=lambda c: c["screen_time_s"])
+    still = max((s for s in read_json(clip.stills_manifest)["stills"] if s["track_id"] in biggest["track_ids"]),
+                key=lambda s: s["quality"])
+    photo = tmp_path / "who is this.jpg"
+    photo.write_bytes((clip.stills_dir / still["file"]).read_bytes())
+    open_board(browser, site)
+    browser.find_element(By.ID, "find-photo").send_keys(str(photo))
+    wait_for(lambda: browser.execute_script("return document.body.dataset.found"), timeout=120,
+             what="the search's answer (the first loads its models)")
+    found = browser.execute_script("""
+      return [...document.querySelectorAll('#find-matches li.find-match')].map((li) => ({
+        episode: li.dataset.episode, cluster: Number(li.dataset.cluster),
+        distance: Number(li.querySelector('.find-distance').textContent.split(' ')[1]),
+        still: li.querySelector('img') && li.querySelector('img').naturalWidth,
+        times: [...li.querySelectorAll('a.find-time')].map((a) => a.getAttribute('href'))}))""")
+    mine = next(m for m in found if m["episode"] == "hamilton_clip")
+    assert mine["cluster"] == biggest["cluster_id"] and mine["distance"] < 0.02 and mine["still"], found
+    assert [m["distance"] for m in found] == sorted(m["distance"] for m in found), "nearest first"
+    assert {m["episode"] for m in found} <= {"hamilton_clip", "Ep_A"}, "the clip's person is in no other episode"
+    shot(browser, "find.png")
+    wanted = mine["times"][-1]
+    at = float(wanted.split("#t=")[1])
+    press(browser, f'#find-matches li[data-episode="hamilton_clip"] a.find-time[href="{wanted}"]')
+    shift = api(site, "/api/episodes/hamilton_clip/appearances")["video"]["start_s"]
+    wait_for(lambda: (v := browser.execute_script(VIDEO_NOW, False)) and v["t"] > 0 and not v["seeking"]
+             and abs(v["t"] - shift - at) < 0.5, timeout=30, interval=0.05,
+             what=f"the episode page at the moment of the time clicked ({at} s)")
+    assert browser.current_url.endswith(f"/episodes/hamilton_clip#t={at:g}")
+
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not a photo")
+    open_board(browser, site)
+    browser.find_element(By.ID, "find-photo").send_keys(str(notes))
+    said = wait_for(lambda: browser.execute_script(
+        "const s = document.getElementById('find-status'); return !s.classList.contains('info')"
+        " && s.classList.contains('notice') && s.textContent"), timeout=30, what="the refusal")
+    assert said.startswith("notes.jpg: not a photo") and "; give" in said, said
+
+
 def test_ctrl_c_stops_the_server_and_cancels_its_runs_cleanly(site, browser):
     open_board(browser, site, "Ep_B")
     click(browser, "Ep_B", "cluster")

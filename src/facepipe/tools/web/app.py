@@ -24,6 +24,8 @@
     POST /api/seasons/{season}/build     build the season (snakemake on its outputs)
     POST /api/seasons/{season}/cancel    stop its build, as `facepipe cancel --season SEASON`
     GET  /files/seasons/{season}/{name}  its screen_time.png or cast.jpg
+    POST /api/find                       find a person: a photo as the body; every episode and season
+                                         where that face appears, nearest first
 
 Errors are JSON {"error": "<one line>"} with a 4xx status; the rules of security.py apply first.
 """
@@ -48,10 +50,10 @@ from ...base.errors import FacepipeError
 from ...base.layout import EpisodePaths, SeasonPaths
 from ...base.unit import Unit
 from ...runtime.steps import BY_NAME
-from . import corrections, detail, moments, seasons
+from . import corrections, detail, moments, search, seasons
 from .board import Planner
 from .launcher import Launcher, launch_key
-from .security import Guard, contained_file, error
+from .security import FIND_PATH, Guard, contained_file, error
 from .settings import Settings
 from .watcher import Hub, Watcher
 
@@ -283,6 +285,23 @@ async def season_file(request: Request) -> Response:
     return FileResponse(real, media_type="image/png" if name.endswith(".png") else "image/jpeg", headers=NO_CACHE)
 
 
+async def find_person(request: Request) -> Response:
+    """Find a person: the photo is the body (a JPEG, PNG, WebP or BMP, checked by its bytes), its
+    name in X-Photo-Name; 400/413/415 with one line naming the photo and the fix."""
+    state = request.app.state
+    name = search.photo_name(request.headers.get("x-photo-name"))
+    try:
+        data = await search.read_photo(request)
+        search.checked(data, request.headers.get("content-type"), name)
+        async with state.finding:  # one search at a time: each embeds on one thread (tools.find)
+            found = await asyncio.to_thread(search.search, state.settings.data_root, state.settings.search, name, data)
+    except search.Refused as exc:
+        return error(exc.status, str(exc))
+    except FacepipeError as exc:
+        return error(400, str(exc))
+    return JSONResponse(found)
+
+
 async def http_error(request: Request, exc: HTTPException) -> Response:
     reason = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else f"no such page: {request.url.path}"
     return error(exc.status_code, reason)
@@ -355,14 +374,15 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/seasons/{season}/corrections", correct_season, methods=["POST"]),
         Route("/api/seasons/{season}/build", build_season, methods=["POST"]),
         Route("/api/seasons/{season}/cancel", cancel_season, methods=["POST"]),
+        Route(FIND_PATH, find_person, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Guard, settings=settings)],
                     exception_handlers={HTTPException: http_error, FacepipeError: refused})
     app.state.settings, app.state.hub, app.state.watcher = settings, hub, watcher
     app.state.planner, app.state.launcher, app.state.manifests = planner, launcher, detail.Manifests()
-    app.state.corrector, app.state.similar = corrector, detail.Similar()
-    app.state.pages = {"episodes": page("episodes.part.html", "episodes.js"),
+    app.state.corrector, app.state.similar, app.state.finding = corrector, detail.Similar(), asyncio.Lock()
+    app.state.pages = {"episodes": page("episodes.part.html", "episodes.js", "find.js"),
                        "episode": page("episode.part.html", "moments.js", "episode.js"),
                        "season": page("season.part.html", "season.js")}
     return app

@@ -9,7 +9,8 @@
 - Origin: every request other than GET and HEAD (the actions are all POST) must come from the
   page itself: an Origin header equal to this server's origin, or, from a client that sends no
   Origin, no Sec-Fetch-Site saying it came from another site. A form or fetch on another site
-  can neither start nor cancel a run, nor record a correction.
+  can neither start nor cancel a run, nor record a correction, nor search. A body is at most
+  MAX_BODY, the search's photo MAX_PHOTO_BYTES.
 - Files: only an episode's own outputs, resolved (symbolic links followed) and still inside the
   data root's folder of that episode; a still only if stills/manifest.json lists its name.
 """
@@ -25,6 +26,7 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse
 
+from ..find import MAX_PHOTO_BYTES
 from .settings import Settings, is_loopback
 
 COOKIE = "facepipe_session"
@@ -32,6 +34,8 @@ SAFE_METHODS = {"GET", "HEAD"}
 # The corrections take a small JSON body, the other actions none; a large one is refused before
 # anything runs.
 MAX_BODY = 64 * 1024
+# ... but for the search's photo, sent as the body of its POST.
+FIND_PATH = "/api/find"
 HEADERS = [
     (b"content-security-policy", (b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                   b"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -109,7 +113,12 @@ class Guard:
             refusal = self._same_origin(scope, headers, host)
             if refusal is not None:
                 return refusal, None
-            if not headers.get("content-length", "0").isdigit() or int(headers.get("content-length", "0")) > MAX_BODY:
+            length = headers.get("content-length", "0")
+            if scope["path"] == FIND_PATH:
+                if not length.isdigit() or int(length) > MAX_PHOTO_BYTES:
+                    return error(413, f"photo refused: over {MAX_PHOTO_BYTES // 2**20} MB, more than a search photo "
+                                      "may be; give a smaller photo of the face"), None
+            elif not length.isdigit() or int(length) > MAX_BODY:
                 return error(413, f"request body refused: over {MAX_BODY} bytes (a correction is a small JSON "
                                   "object; the other actions take no body)"), None
         return None, set_cookie

@@ -28,6 +28,7 @@ class Settings:
     heartbeat_s: float
     season: dict = field(default_factory=dict)  # the season settings: which episodes make a season
     references: Path | None = None  # cluster.references (its names are offered when naming), absolute
+    search: dict = field(default_factory=dict)  # what "find a person" embeds photos with: embed, stills, cluster
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     token: str | None = None
@@ -44,7 +45,8 @@ class Settings:
                    videos_dir=workdir / cfg["videos_dir"], videos_dir_arg=str(cfg["videos_dir"]),
                    config_file=path.resolve() if path else None,
                    heartbeat_s=float(cfg["progress"]["heartbeat_s"]), season=dict(cfg.get("season") or {}),
-                   references=workdir / references if references else None, **options)
+                   references=workdir / references if references else None,
+                   search={k: cfg[k] for k in ("embed", "stills", "cluster") if k in cfg}, **options)
 
     @property
     def loopback(self) -> bool:

@@ -50,6 +50,17 @@ const FP = (() => {
 
   function fmtPct(p) { return typeof p === "number" ? `${Math.floor(p * 100)}%` : "–"; }
 
+  // A time in an episode: m:ss (h:mm:ss past an hour), with `decimals` of a second.
+  function fmtClock(t, decimals) {
+    const d = decimals || 0;
+    const f = 10 ** d;
+    const total = Math.round(Math.max(0, t) * f) / f; // rounded once: 59.96 s is 1:00.0, never 0:60.0
+    const h = Math.floor(total / 3600);
+    const m = Math.floor((total % 3600) / 60);
+    const ss = (total % 60).toFixed(d).padStart(d ? d + 3 : 2, "0");
+    return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+  }
+
   // Connects the live stream; onSnapshot(rows, meta) on every (re)connection, then
   // onRows(rows, removed, meta, updates) for each change (updates: episode -> every state written since);
   // onSeasons(rows), if given, with every season's row on connection and whenever one changed.
@@ -259,6 +270,6 @@ const FP = (() => {
     if (!fixes.history.length) list.appendChild(el("li", "muted", "No corrections yet."));
   }
 
-  return { renderFixes, fmtWhen, steps, stepAt, titleOf, el, setText, connect, post, getJSON, renderChips, renderBar,
+  return { fmtClock, renderFixes, fmtWhen, steps, stepAt, titleOf, el, setText, connect, post, getJSON, renderChips, renderBar,
     renderActions, renderSeasonActions, warnings, jobsText, ageSeconds, fmtDuration, fmtPct, serverNow };
 })();

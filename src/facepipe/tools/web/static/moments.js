@@ -14,17 +14,7 @@ const FPMoments = (() => {
   const NOT_A_PERSON = "#8c8c8c";
   const SVG = "http://www.w3.org/2000/svg";
 
-  // m:ss (h:mm:ss past an hour), with `decimals` of a second.
-  function clock(t, decimals) {
-    const d = decimals || 0;
-    const total = Math.max(0, t);
-    const h = Math.floor(total / 3600);
-    const m = Math.floor((total % 3600) / 60);
-    let s = (total % 60).toFixed(d);
-    if (Number(s) >= 60) s = (0).toFixed(d); // 59.96 rounds up: the next minute has it (rare, harmless)
-    const ss = s.padStart(d ? d + 3 : 2, "0");
-    return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
-  }
+  const clock = (t, decimals) => FP.fmtClock(t, decimals);
 
   // seconds on screen: "5.2 s" under a minute, else m:ss
   const seconds = (s) => (s < 60 ? `${s.toFixed(1)} s` : clock(s));
@@ -252,8 +242,8 @@ const FPMoments = (() => {
       if (asked) playAt(Number(asked[1]));
     });
 
-    return { load, playAt, playTrack, clock };
+    return { load, playAt, playTrack };
   }
 
-  return { create, clock };
+  return { create };
 })();
