@@ -77,7 +77,8 @@ def test_dbscan_reruns_only_cluster_and_finds_the_people(slideshows, tmp_path):
     work, labels = slideshows
     run = copy_workdir(work, tmp_path / "run")
     write_config(run, work / "videos", cluster={"method": "dbscan"})
-    assert jobs(snakemake(run, "cluster_target")) == {("cluster", ep) for ep in SETS}
+    # cluster, and the episode's appearances that follow it; nothing upstream
+    assert jobs(snakemake(run, "cluster_target")) == {(rule, ep) for ep in SETS for rule in ("cluster", "appearances")}
     for ep in SETS:
         assert read(run, ep, "clusters")["method"] == "dbscan"
         result = scores(run, ep, labels[ep])
@@ -177,11 +178,11 @@ def test_a_changed_reference_folder_reruns_only_cluster(hamilton_named, tmp_path
         if person_name(photo.stem) != "biden":
             (refs / photo.name).symlink_to(photo)
     write_config(run, hamilton_named / "videos", cluster={"references": str(refs)})
-    assert jobs(snakemake(run, "cluster_target")) == {("cluster", "hamilton_clip")}
+    assert jobs(snakemake(run, "cluster_target")) == {("cluster", "hamilton_clip"), ("appearances", "hamilton_clip")}
     assert "biden" not in read(run, "hamilton_clip", "clusters")["references"]["names"]
     assert jobs(snakemake(run, "cluster_target", "-n")) == set()
     (refs / "biden.jpg").symlink_to(REFERENCES / "biden.jpg")
-    assert jobs(snakemake(run, "cluster_target")) == {("cluster", "hamilton_clip")}
+    assert jobs(snakemake(run, "cluster_target")) == {("cluster", "hamilton_clip"), ("appearances", "hamilton_clip")}
     assert "biden" in read(run, "hamilton_clip", "clusters")["references"]["unmatched"]
 
 
