@@ -165,10 +165,12 @@ def test_a_failed_state_shows_its_logs_tail_but_never_another_file(client, site)
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     paths.log("track").write_text("facepipe track of Ep_3: starting\nTrackError: no detections\n")
     state = paths.pipeline_state
-    for named, shown in ((f"data/harvest/Ep_3/logs/{paths.log('track').name}", ["TrackError: no detections"]),
-                         (str(site["secret"]), []), ("/etc/passwd", []), (f"{paths.logs_dir}/../../../../secret.txt", [])):
+    cases = ((f"data/harvest/Ep_3/logs/{paths.log('track').name}", ["TrackError: no detections"]),
+             (str(site["secret"]), []), ("/etc/passwd", []), (f"{paths.logs_dir}/../../../../secret.txt", []))
+    for named, shown in cases:
         state.write_text(json.dumps({"episode": "Ep_3", "status": "error", "message": "Track failed", "log": named}))
-        wait_for(lambda: rows(client)["Ep_3"]["log"] == named, timeout=10, what="the failed state on the row")
+        wait_for(lambda named=named: rows(client)["Ep_3"]["log"] == named, timeout=10,
+                 what="the failed state on the row")
         tail = client.get("/api/episodes/Ep_3").json()["log_tail"]
         assert tail[-len(shown):] == shown if shown else tail == [], (named, tail)
     state.unlink()
@@ -553,7 +555,8 @@ def test_the_event_stream_sends_a_snapshot_then_each_change(client, site):
         while True:
             kind, data = _event(lines)
             sent += [u["message"] for u in data.get("updates", {}).get("Ep_3", [])]
-            if kind == "rows" and any(r["episode"] == "Ep_3" and r["message"] == "from elsewhere 2" for r in data["rows"]):
+            if kind == "rows" and any(r["episode"] == "Ep_3" and r["message"] == "from elsewhere 2"
+                                      for r in data["rows"]):
                 break
             # Seen at all, not how soon: the latency is bench/web.py's figure (a look every poll_s,
             # 0.25 s); 30 s leaves a loaded machine's looks time to wait their turn.

@@ -3,9 +3,10 @@
 Every `poll_s` (a quarter of a second) it looks at the size, modification time and inode of every
 episode's pipeline_state.json, runtime.json, progress.jsonl and corrections file (four stat calls
 an episode; no file is read unless it changed). Every state a job writes is also appended to
-progress.jsonl, so the states written between two looks are read from there and sent too (`updates`): a client misses
-none, even those rewritten within a quarter of a second. Polling, not inotify: jobs on other hosts (SLURM nodes writing to a shared data root)
-change files without any local event. A row is also looked at again every RECHECK_S while its
+progress.jsonl, so the states written between two looks are read from there and sent too
+(`updates`): a client misses none, even those rewritten within a quarter of a second. Polling, not
+inotify: jobs on other hosts (SLURM nodes writing to a shared data root) change files without any
+local event. A row is also looked at again every RECHECK_S while its
 episode is busy, so a job that froze or died (no more writes) shows as stale. The episode list
 follows the videos folder and the data root (their listing is read again when they change).
 
@@ -217,7 +218,8 @@ class Watcher:
         self._stopped = True
         self.wake()
 
-    def _publish(self, changed: dict, removed: list[str], updates: dict, meta: dict, seasons: dict | None = None) -> None:
+    def _publish(self, changed: dict, removed: list[str], updates: dict, meta: dict,
+                 seasons: dict | None = None) -> None:
         old = self.view
         if not changed and not removed and not updates and meta == old.meta and seasons is None:
             return
