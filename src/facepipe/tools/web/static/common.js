@@ -94,6 +94,11 @@ const FP = (() => {
       };
     }
     open();
+    // A page left behind closes its stream: pages the browser keeps for its back button would
+    // otherwise each hold a connection, and a browser opens six to one server (the seventh request,
+    // a search or a click, then waits for ever). Back on the page, it connects again.
+    window.addEventListener("pagehide", () => source.close());
+    window.addEventListener("pageshow", (ev) => { if (ev.persisted) open(); });
   }
 
   // POST `data` (a JSON object; {} by default) to the server: {ok, status, body}.

@@ -19,9 +19,10 @@ const FPMoments = (() => {
   // seconds on screen: "5.2 s" under a minute, else m:ss
   const seconds = (s) => (s < 60 ? `${s.toFixed(1)} s` : clock(s));
 
-  function tickStep(duration) {
+  // seconds between two ticks of the time axis: `most` ticks at most (about one per 60 px)
+  function tickStep(duration, most) {
     const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
-    return steps.find((s) => duration / s <= 10) || 7200;
+    return steps.find((s) => duration / s <= most) || 7200;
   }
 
   function svg(tag, attrs) {
@@ -37,6 +38,7 @@ const FPMoments = (() => {
     let pending = null; // a time to seek to once the video's metadata is there
     let head = null; // the playhead
     let labels = []; // lane labels, to mark who is on screen now
+    let ticks = null; // draws the time axis's ticks
     const starts = new Map(); // track id -> its start (every track, hidden people's too)
     let opened = false; // the page's own #t=SECONDS, played once
     // facepipe's times count from the video stream's first frame, the player's clock from the
@@ -129,6 +131,7 @@ const FPMoments = (() => {
 
     function draw() {
       timeline.textContent = "";
+      ticks = null;
       head = null;
       labels = [];
       const d = data;
@@ -168,13 +171,6 @@ const FPMoments = (() => {
       });
       area.appendChild(root);
       const axis = el("div", "tl-axis");
-      const step = tickStep(d.duration_s);
-      for (let t = 0; t <= d.duration_s + 1e-9; t += step) {
-        const tick = el("span", null, clock(t));
-        tick.style.left = `${(t / d.duration_s) * 100}%`;
-        if (t === 0) tick.className = "first";
-        axis.appendChild(tick);
-      }
       area.appendChild(axis);
       const hover = el("div", "tl-hover");
       hover.hidden = true;
@@ -185,6 +181,16 @@ const FPMoments = (() => {
       area.append(hover, head, tip);
       grid.append(names, area, totals);
       timeline.appendChild(grid);
+      ticks = () => { // as many as the axis has room for, again when the window is resized
+        axis.textContent = "";
+        const step = tickStep(d.duration_s, Math.max(2, Math.floor((axis.clientWidth || 600) / 60)));
+        for (let t = 0; t <= d.duration_s + 1e-9; t += step) {
+          const tick = el("span", t === 0 ? "first" : null, clock(t));
+          tick.style.left = `${(t / d.duration_s) * 100}%`;
+          axis.appendChild(tick);
+        }
+      };
+      ticks();
 
       // What is under the pointer: the time, the lane, and the track (a rect, or one within 3 px).
       const under = (ev) => {
@@ -237,6 +243,17 @@ const FPMoments = (() => {
       const asked = location.hash.match(/^#t=(\d+(?:\.\d+)?)$/);
       if (asked && !opened) { opened = true; playAt(Number(asked[1])); }
     }
+    // Leaving the page lets go of the video's connection (as common.js's stream does): a player
+    // holds one open to read on later. Back on the page, the video is loaded again.
+    window.addEventListener("pagehide", () => {
+      if (!video.getAttribute("src")) return;
+      video.pause();
+      video.removeAttribute("src");
+      video.load();
+      video.dataset.src = "";
+    });
+    window.addEventListener("pageshow", (ev) => { if (ev.persisted && data) setVideo(); });
+    window.addEventListener("resize", () => { if (ticks) ticks(); });
     window.addEventListener("hashchange", () => {
       const asked = location.hash.match(/^#t=(\d+(?:\.\d+)?)$/);
       if (asked) playAt(Number(asked[1]));
