@@ -164,7 +164,8 @@ def test_cluster_button_builds_the_episode_live_from_nothing_to_the_contact_shee
     assert "Auto-running Detect -> Track -> Stills before clustering..." in messages
     assert any(m.startswith("Detecting faces: frame") for m in messages)
     assert any(m.startswith("Embedding stills") for m in messages)
-    written = {json.loads(line)["message"] for line in paths(site["root"], "Ep_A").progress_log.read_text().splitlines()}
+    log_lines = paths(site["root"], "Ep_A").progress_log.read_text().splitlines()
+    written = {json.loads(line)["message"] for line in log_lines}
     assert set(messages) - {""} <= written, "the page showed a message no state held"
     steps = [s["step"] for s in seen + samples if s["status"] == "running"]
     firsts = [steps.index(step) for step in STEP_ORDER]
@@ -175,7 +176,8 @@ def test_cluster_button_builds_the_episode_live_from_nothing_to_the_contact_shee
     assert len(set(pcts)) >= 8, "the bar hardly moved"
     # Every chip built once the plan is made again after the run.
     done = wait_row(browser, "Ep_A", lambda r: browser.execute_script(
-        "return [...document.querySelectorAll('tr[data-episode=\"Ep_A\"] .chip')].every((c) => c.dataset.status === 'built')"),
+        "return [...document.querySelectorAll('tr[data-episode=\"Ep_A\"] .chip')]"
+        ".every((c) => c.dataset.status === 'built')"),
         60, "the chips to turn built")
     assert done["status"] == "done"
     # The seasons table offers each season's Build (Cancel only while it runs).
@@ -191,9 +193,12 @@ def test_cluster_button_builds_the_episode_live_from_nothing_to_the_contact_shee
     assert sheet > 100
     cards = browser.find_elements(By.CSS_SELECTOR, "#clusters .card")
     assert cards and "on screen" in cards[0].text and "track" in cards[0].text
-    assert browser.execute_script("return [...document.querySelectorAll('#clusters img')].every((i) => i.complete && i.naturalWidth > 0)")
-    drawn = browser.execute_script("return [...document.querySelectorAll('#chart polyline')].map((p) => p.dataset.step)")
-    assert [s for s in ("detect", "track", "stills", "cluster") if s in drawn] == ["detect", "track", "stills", "cluster"]
+    assert browser.execute_script(
+        "return [...document.querySelectorAll('#clusters img')].every((i) => i.complete && i.naturalWidth > 0)")
+    drawn = browser.execute_script(
+        "return [...document.querySelectorAll('#chart polyline')].map((p) => p.dataset.step)")
+    order = ["detect", "track", "stills", "cluster"]
+    assert [s for s in order if s in drawn] == order
     height = browser.execute_script("return document.documentElement.scrollHeight")
     browser.set_window_size(1440, min(height + 120, 2600))  # the whole page, contact sheet included
     shot(browser, "episode.png")
