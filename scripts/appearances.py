@@ -1,6 +1,7 @@
 # Snakemake entry point of rule `appearances` (the end of the user-facing Cluster step).
 import json
 
+from facepipe.base.video import stream_start_s
 from facepipe.runtime.job import stage_job
 from facepipe.stages.appearances import appearances, summary, write_csv, write_timeline, write_vtt
 
@@ -14,5 +15,6 @@ with stage_job(snakemake, "appearances") as job:
     rows = appearances(clusters, tracks)
     write_csv(rows, snakemake.output.csv)
     write_timeline(clusters, rows, loaded["video"], snakemake.output.timeline)
-    write_vtt(clusters, rows, tracks.get("sample_fps"), snakemake.output.vtt)
+    # the captions on the file's clock, as any player counts time
+    write_vtt(clusters, rows, tracks.get("sample_fps"), snakemake.output.vtt, stream_start_s(snakemake.input.episode))
     job.progress(1, 1, summary(clusters, rows))

@@ -135,6 +135,9 @@ def test_the_webvtt_says_who_is_on_screen_leaving_hidden_people_out():
     # person at 10 s and the unassigned face at 20 s are no one's cue.
     assert cues == [(0.0, 2.0, "Ada &lt;&amp;&gt;"), (2.0, 6.0, "Ada &lt;&amp;&gt;, person 1"),
                     (6.0, 6.25, "Ada &lt;&amp;&gt;")]
+    # on the file's clock: a video stream that starts 0.852 s into its file moves every cue
+    later = parse_vtt(app.vtt(clusters, app.appearances(clusters, tracks), 4.0, 0.852))
+    assert [(a, b) for a, b, _ in later] == [(0.852, 2.852), (2.852, 6.852), (6.852, 7.102)]
     # one shot's track counts a sample interval past its last detection, into the next shot's
     # first 0.01 s: no cue of 0.01 s with both people
     rows = [{"cluster_id": 0, "hidden": False, "start_s": 0.0, "end_s": 1.01},

@@ -6,6 +6,7 @@ rule appearances:
         clusters=out(layout.CLUSTERS),
         tracks=out(layout.TRACKS),
         video=out(layout.VIDEO_INFO),
+        episode=episode_video,  # where its video stream starts: the captions are on the file's clock
     output:
         csv=out(layout.APPEARANCES),
         timeline=report(out(layout.TIMELINE), caption="../report/timeline.rst", category="Episodes",

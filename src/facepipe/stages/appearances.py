@@ -208,15 +208,19 @@ def _vtt_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def vtt(clusters: dict, rows: list[dict], sample_fps: float | None) -> str:
+def vtt(clusters: dict, rows: list[dict], sample_fps: float | None, stream_start_s: float = 0.0) -> str:
+    """The captions on the video file's own clock, where players count: facepipe's times (from the
+    video stream's first frame) plus where that frame lies in the file (base.video.stream_start_s)."""
     lines = ["WEBVTT", "", f"NOTE who is on screen in {_vtt_text(clusters['episode'])} (facepipe)", ""]
     for k, (a, b, names) in enumerate(cues(clusters, rows, sample_fps), start=1):
+        a, b = a + stream_start_s, b + stream_start_s
         lines += [str(k), f"{_vtt_time(a)} --> {_vtt_time(b)}", _vtt_text(", ".join(names)), ""]
     return "\n".join(lines)
 
 
-def write_vtt(clusters: dict, rows: list[dict], sample_fps: float | None, path: str | Path) -> None:
-    atomic.write_text(path, vtt(clusters, rows, sample_fps))
+def write_vtt(clusters: dict, rows: list[dict], sample_fps: float | None, path: str | Path,
+              stream_start_s: float = 0.0) -> None:
+    atomic.write_text(path, vtt(clusters, rows, sample_fps, stream_start_s))
 
 
 def summary(clusters: dict, rows: list[dict]) -> str:

@@ -65,10 +65,7 @@ const FPMoments = (() => {
       if (pending !== null) { const t = pending; pending = null; seek(t, true); }
     });
     ["timeupdate", "seeked"].forEach((ev) => video.addEventListener(ev, () => mark(video.currentTime - shift)));
-    // the captions are in facepipe's times: each cue moves onto the player's clock once loaded
-    video.querySelector("track[kind=captions]").addEventListener("load", (ev) => {
-      [...(ev.target.track.cues || [])].forEach((cue) => { cue.startTime += shift; cue.endTime += shift; });
-    });
+    // (the captions, appearances.vtt, are written on the player's clock already)
 
     // Where the video is (or a click asked for, when it cannot play): the playhead and who is on screen.
     function mark(t) {
