@@ -148,6 +148,32 @@ const FP = (() => {
 
   // The action buttons of an episode: a step button per step, Cancel while it is busy, Retry after
   // a failure. Clicks go to the server, which refuses (409) what it cannot do, naming why.
+  // A button that calls onClick(itself), named by its data-action.
+  function button(text, action, onClick, cls) {
+    const b = el("button", cls || null, text);
+    b.type = "button";
+    b.dataset.action = action;
+    b.addEventListener("click", () => onClick(b));
+    return b;
+  }
+
+  // Post one correction (the server records it and starts the build that applies it), saying in
+  // `notice` what happened; the server's answer, or null when it was refused.
+  async function sendCorrection(url, body, what, source, notice) {
+    if (source) source.disabled = true;
+    notice.className = "notice info";
+    setText(notice, `${what}: recording…`);
+    const result = await post(url, body);
+    if (source) source.disabled = false;
+    if (!result.ok) {
+      notice.className = "notice";
+      setText(notice, `${what} refused: ${result.body.error || `HTTP ${result.status}`}`);
+      return null;
+    }
+    setText(notice, result.body.message);
+    return result.body;
+  }
+
   // A button's POST, saying in `notice` what it started (or why it was refused).
   function actor(notice) {
     return async (url, button, what) => {
@@ -276,5 +302,5 @@ const FP = (() => {
   }
 
   return { fmtClock, renderFixes, fmtWhen, steps, stepAt, titleOf, el, setText, connect, post, getJSON, renderChips, renderBar,
-    renderActions, renderSeasonActions, warnings, jobsText, ageSeconds, fmtDuration, fmtPct, serverNow };
+    renderActions, renderSeasonActions, button, sendCorrection, warnings, jobsText, ageSeconds, fmtDuration, fmtPct, serverNow };
 })();

@@ -6,7 +6,7 @@
 "use strict";
 
 (() => {
-  const { el, setText } = FP;
+  const { el, setText, button } = FP;
   const episode = decodeURIComponent(location.pathname.split("/")[2] || "");
   const api = `/api/episodes/${encodeURIComponent(episode)}`;
   // The chart's colour of each step, by its place in the steps of the board's meta (FP.steps()).
@@ -167,29 +167,13 @@
   const clusterOf = (id) => (shown ? shown.clusters.find((c) => c.cluster_id === id) : null);
   const NAMED_BY = { user: "named by you", distance: "named from a reference photo", elimination: "named from a reference photo" };
 
-  function button(text, action, onClick, cls) {
-    const b = el("button", cls || null, text);
-    b.type = "button";
-    b.dataset.action = action;
-    b.addEventListener("click", () => onClick(b));
-    return b;
-  }
 
   // Send one correction; the server records it and starts the Cluster build that applies it.
   async function correct(body, what, source) {
-    if (source) source.disabled = true;
-    const notice = $("fix-notice");
-    notice.className = "notice info";
-    setText(notice, `${what}: recording…`);
-    const result = await FP.post(`${api}/corrections`, { ...body, version: shown ? shown.clusters_version : null });
-    if (source) source.disabled = false;
-    if (!result.ok) {
-      notice.className = "notice";
-      setText(notice, `${what} refused: ${result.body.error || `HTTP ${result.status}`}`);
-      return false;
-    }
-    setText(notice, result.body.message);
-    awaited = { id: result.body.record.id, what, pid: result.body.build ? result.body.build.pid : null };
+    const version = shown ? shown.clusters_version : null;
+    const answer = await FP.sendCorrection(`${api}/corrections`, { ...body, version }, what, source, $("fix-notice"));
+    if (!answer) return false;
+    awaited = { id: answer.record.id, what, pid: answer.build ? answer.build.pid : null };
     picked.clusters.clear();
     picked.tracks.clear();
     showPicks();

@@ -7,7 +7,7 @@
 "use strict";
 
 (() => {
-  const { el, setText } = FP;
+  const { el, setText, button } = FP;
   const season = decodeURIComponent(location.pathname.split("/")[2] || "");
   const api = `/api/seasons/${encodeURIComponent(season)}`;
   const $ = (id) => document.getElementById(id);
@@ -65,29 +65,13 @@
   const label = (m) => (m.name ? `${m.name} (#${m.cast_id})` : `cast member ${m.cast_id}`);
   const memberOf = (id) => (shown ? shown.table.find((m) => m.cast_id === id) : null);
 
-  function button(text, action, onClick, cls) {
-    const b = el("button", cls || null, text);
-    b.type = "button";
-    b.dataset.action = action;
-    b.addEventListener("click", () => onClick(b));
-    return b;
-  }
 
   // Send one correction; the server records it and starts the season build that applies it.
   async function correct(body, what, source) {
-    if (source) source.disabled = true;
-    const notice = $("fix-notice");
-    notice.className = "notice info";
-    setText(notice, `${what}: recording…`);
-    const result = await FP.post(`${api}/corrections`, { ...body, version: shown ? shown.cast_version : null });
-    if (source) source.disabled = false;
-    if (!result.ok) {
-      notice.className = "notice";
-      setText(notice, `${what} refused: ${result.body.error || `HTTP ${result.status}`}`);
-      return false;
-    }
-    setText(notice, result.body.message);
-    awaited = { id: result.body.record.id, what, pid: result.body.build ? result.body.build.pid : null };
+    const version = shown ? shown.cast_version : null;
+    const answer = await FP.sendCorrection(`${api}/corrections`, { ...body, version }, what, source, $("fix-notice"));
+    if (!answer) return false;
+    awaited = { id: answer.record.id, what, pid: answer.build ? answer.build.pid : null };
     picked.clear();
     showPicks();
     load();
