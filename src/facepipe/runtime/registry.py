@@ -176,6 +176,8 @@ class Registry:
         with self.edit() as data:
             self._drop_stale(data)
             holder = data["jobs"].get(name)
+            if holder and slurm_job_id and holder.get("slurm_job_id") == slurm_job_id:
+                holder = None  # this very SLURM job's earlier run, on a node that died: it was requeued
             if holder:
                 raise RegistryBusy(
                     f"{self.path}: {name} of {self.unit} is already running as {describe(holder)}; "
@@ -195,6 +197,16 @@ class Registry:
             entry = data["jobs"].get(name)
             if entry and (not only_mine or entry.get("pid") == os.getpid()):
                 del data["jobs"][name]
+
+    def clear_slurm_jobs(self, slurm_job_ids: set[str]) -> None:
+        """Take out the entries of these SLURM jobs (cancelled, so they will never clear their own)."""
+        jobs = self.read()[0]["jobs"].values()
+        if not any(e.get("slurm_job_id") in slurm_job_ids for e in jobs):
+            return
+        with self.edit() as data:
+            for name, entry in list(data["jobs"].items()):
+                if entry.get("slurm_job_id") in slurm_job_ids:
+                    del data["jobs"][name]
 
     def clear_all(self, cancelled_run: str | None = None) -> dict:
         """Remove every entry (cancel); returns what was there.
