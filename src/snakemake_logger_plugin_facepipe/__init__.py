@@ -2,7 +2,8 @@
 
 It turns Snakemake's job events into facepipe progress: a job starting marks its episode (or
 season) running; a job failing marks it error with the reason, even when the job died without reporting
-(killed, out of memory, failed on a cluster node). It writes nothing to the terminal: Snakemake's
+(killed, out of memory, failed on a cluster node); a job failing that Snakemake will start again
+(its rule's retries) keeps it running, saying so. It writes nothing to the terminal: Snakemake's
 own output is unchanged.
 """
 
@@ -24,6 +25,7 @@ class LogHandlerSettings(LogHandlerSettingsBase):
 class LogHandler(LogHandlerBase):
     def __post_init__(self) -> None:
         self.jobs: dict[int, tuple[str, dict]] = {}  # job id -> (rule, wildcards)
+        self.failures: dict[int, int] = {}  # job id -> how often it has failed (a retry keeps its id)
 
     def emit(self, record: LogRecord) -> None:
         if getattr(self.common_settings, "dryrun", False):
@@ -42,7 +44,9 @@ class LogHandler(LogHandlerBase):
                 rule, wildcards = self.jobs.get(record.jobid, (getattr(record, "rule_name", None), {}))
                 if rule:
                     logs = getattr(record, "log", None) or []
-                    run_events.job_failed(rule, wildcards, str(logs[0]) if logs else None)
+                    self.failures[record.jobid] = self.failures.get(record.jobid, 0) + 1
+                    run_events.job_failed(rule, wildcards, str(logs[0]) if logs else None,
+                                          self.failures[record.jobid])
         except Exception as exc:  # progress reporting must never break the workflow
             import sys
 

@@ -25,7 +25,7 @@ from ..base import atomic, clock
 from ..base.errors import FacepipeError
 from ..base.layout import job_name
 from ..base.unit import WILDCARD, Unit
-from . import messages, procinfo
+from . import messages, procinfo, slurm
 from .progress import Heartbeat, PipelineState, is_active, not_cancelled
 from .registry import Registry
 from .steps import is_first_rule_of_step, is_last_rule_of_step, kind_of_rule, rule_pct, step_of_rule
@@ -110,6 +110,7 @@ class StageJob:
         self.state = PipelineState(cfg["data_root"], self.unit)
         self.registry = Registry(cfg["data_root"], self.unit, self.heartbeat_s)
         self.chunk = snakemake.wildcards.get("chunk")
+        self.chunks = snakemake.params.get("chunks")  # how many chunks the episode has (detect_chunk)
         self.name = job_name(rule, self.chunk)
         self.job_id = f"{self.name}_{self.unit.name}"
         self.log = JobLog(os.path.abspath(snakemake.log[0]) if len(snakemake.log) else None)
@@ -156,8 +157,20 @@ class StageJob:
             fields.update(current_step=self.step.title, message=messages.starting(self.step))
         self.state.update(**fields)
         self.log.line(fields["message"])
+        self._note_requeue()
         self._last_write = time.monotonic()
         self._heartbeat = Heartbeat(self.heartbeat_s / 2, self._beat).start()
+
+    def _note_requeue(self) -> None:
+        """On SLURM: if this job runs again after a node failure (or another requeue), say so in
+        the state for the rest of the run, and in the log."""
+        restarts = slurm.restarts(self.slurm_job_id) if self.slurm_job_id else 0
+        if restarts <= 0:
+            return
+        title = messages.job_title(self.step, self.chunk, self.chunks)
+        line = messages.requeued(title, slurm.attempt_history(self.slurm_job_id), restarts + 1)
+        self.state.note_attempt(self.run_id, self.name, line)
+        self.log.line(f"facepipe {self.name} of {self.unit.name}: {line} (SLURM job {self.slurm_job_id})")
 
     def _beat(self) -> None:
         if self._head and not procinfo.is_alive(*self._head):
@@ -197,7 +210,8 @@ class StageJob:
                 frac = min(1.0, all_done / all_total)
                 return {**base, "chunks": chunks, "done": all_done, "total": all_total, "stage_pct": round(frac, 4),
                         "pct": rule_pct(self.rule, frac),
-                        "message": f"{message} (chunk {chunk} of {len(totals)})" if len(totals) > 1 else message}
+                        "message": f"{message} (chunk {int(chunk) + 1} of {len(totals)})" if len(totals) > 1
+                        else message}
 
             self.state.update_with(summed)
         self.log.line(message if not total or f"{done}/{total}" in message else f"{message} ({done}/{total})")
@@ -227,6 +241,20 @@ class StageJob:
         self.state.update(**self._base(), status="error", current_step=self.step.title, eta_s=None,
                           message=messages.failed(self.step, self.target, reason), log=self.log.path,
                           only_if=not_cancelled)
+
+    def stopped_by_cluster(self) -> str:
+        """SLURM stopped this job on its node (the node is going down, a time limit, preemption) and
+        nobody cancelled it: the unit stays active for the run to settle (a requeue starts the job
+        again; otherwise Snakemake sees it fail, and retries it or fails the unit)."""
+        self._end()
+        line = f"{messages.job_title(self.step, self.chunk, self.chunks)}: stopped on its node by SLURM " \
+               f"(job {self.slurm_job_id}); waiting for it to be started again or reported as failed"
+        self.state.update(**self._base(), status="running", eta_s=None, message=line, only_if=not_cancelled)
+        return line
+
+    def user_cancelled(self) -> bool:
+        """The user cancelled the unit (facepipe cancel marks the state before it signals)."""
+        return (self.state.read()[0] or {}).get("status") == "cancelled"
 
     def cancelled(self, how: str) -> None:
         self._end()
@@ -281,6 +309,9 @@ def stage_job(snakemake, rule: str, uses_torch: bool = False) -> Iterator[StageJ
         sys.exit(1)
     except Cancelled:
         _hold_signals()
+        if job.slurm_job_id and not job.user_cancelled():
+            job.log.tell(f"facepipe {rule} of {job.unit.name}: {job.stopped_by_cluster()}")
+            sys.exit(1)
         how = "the snakemake run that started it has ended" if job.head_gone else "stopped by request"
         job.cancelled(how)
         job.log.tell(f"facepipe {rule} cancelled for {job.unit.name}: {how}")

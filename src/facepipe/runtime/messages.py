@@ -48,6 +48,27 @@ def died(rule: str, log: str | None = None) -> str:
     return f"{reason}; see {log}" if log else reason
 
 
+def job_title(step: Step, chunk: str | None = None, chunks: int | None = None) -> str:
+    """A job as the page names it: "Detect chunk 2" (chunks count from 1), or the step's title."""
+    return f"{step.title} chunk {int(chunk) + 1}" if chunk is not None and (chunks or 2) > 1 else step.title
+
+
+def requeued(title: str, why: list[str], attempt: int) -> str:
+    """A job SLURM started again on another node (`why`: how its earlier runs ended)."""
+    reason = next((w for w in reversed(why) if w), None)
+    return f"{title}: {reason}, requeued (attempt {attempt})" if reason else \
+        f"{title}: requeued by SLURM (attempt {attempt})"
+
+
+def retrying(title: str, attempt: int, attempts: int, log: str | None) -> str:
+    """A job that failed and that Snakemake starts again (its `retries`)."""
+    return f"{title}: failed, retrying (attempt {attempt} of {attempts})" + (f"; see {log}" if log else "")
+
+
+def failed_every_attempt(title: str, attempts: int, log: str | None) -> str:
+    return f"{title}: failed on each of its {attempts} attempts" + (f"; see {log}" if log else "")
+
+
 def head_died(pid: int, how: str) -> str:
     """The reason for a run whose snakemake process ended without settling its episodes."""
     return f"snakemake (pid {pid}) {how} before the run finished; its jobs were stopped"

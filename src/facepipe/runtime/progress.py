@@ -28,10 +28,11 @@ from .steps import STEPS_OF_KIND
 ACTIVE = ("pending", "running")
 FIELDS = ("episode", "season", "target", "current_step", "step_index", "total_steps", "status", "message", "pct",
           "stage_pct", "plan", "done", "total", "eta_s", "job_id", "slurm_job_id", "run_id", "chunks", "log",
-          "updated_at")
+          "attempts", "updated_at")
 # Only present when they apply: the unit (an episode or a season); the SLURM job of the current
-# stage; detect chunk -> frames done; the log file of the job that failed.
-OPTIONAL = ("episode", "season", "slurm_job_id", "chunks", "log")
+# stage; detect chunk -> frames done; the log file of the job that failed; job -> the line saying
+# that this run had to start it again (requeued by SLURM, or retried by Snakemake).
+OPTIONAL = ("episode", "season", "slurm_job_id", "chunks", "log", "attempts")
 
 
 class PipelineState:
@@ -75,6 +76,15 @@ class PipelineState:
             with open(self.log_path, "a", encoding="utf-8") as log:
                 log.write(json.dumps(state) + "\n")
         return state
+
+    def note_attempt(self, run_id: str | None, job: str, line: str, **fields) -> dict:
+        """Say, for as long as run `run_id` lasts, that its job `job` had to be started again."""
+
+        def noted(current: dict) -> dict:
+            attempts = dict(current.get("attempts") or {}) if current.get("run_id") == run_id else {}
+            return {**fields, "attempts": {**attempts, job: line}}
+
+        return self.update_with(noted)
 
     def touch(self) -> None:
         """Rewrite the state unchanged but for updated_at: the heartbeat readers look for."""

@@ -39,6 +39,7 @@ class Run:
     run_id: str
     plans: dict[Unit, list[str]]  # unit -> steps this run builds
     season_members: dict[str, list[str]] = field(default_factory=dict)  # season -> its episodes
+    retries: dict[str, int] = field(default_factory=dict)  # rule -> how often Snakemake restarts a failed job
     heartbeat: Heartbeat | None = None
     interrupted: bool = False  # Ctrl-C or SIGTERM
 
@@ -70,7 +71,7 @@ def initial_fields(plan: list[str]) -> dict:
     step, message = messages.plan_start(plan)
     return {"target": plan[-1], "plan": plan, "current_step": step, "message": message, "status": "pending",
             "step_index": first.index, "pct": first.band[0], "stage_pct": 0.0, "done": None, "total": None,
-            "eta_s": None, "log": None}
+            "eta_s": None, "log": None, "attempts": None}
 
 
 def on_start(workflow, config, season_members: dict[str, list[str]] | None = None) -> None:
@@ -86,7 +87,7 @@ def on_start(workflow, config, season_members: dict[str, list[str]] | None = Non
         return
     run = Run(Path(config["data_root"]), float(config["progress"]["heartbeat_s"]), uuid.uuid4().hex,
               {unit: ordered(STEP_OF_RULE[r].name for r in rs) for unit, rs in rules.items()},
-              season_members)
+              season_members, {rule.name: int(rule.restart_times or 0) for rule in workflow.rules})
     registered = []
     try:
         for unit in sorted(run.plans):
@@ -150,14 +151,29 @@ def job_started(rule: str, wildcards: dict) -> None:
     run.state(unit).update(status="running", job_id=f"{rule}_{unit.name}", run_id=run.run_id, only_if=is_active)
 
 
-def job_failed(rule: str, wildcards: dict, log: str | None = None) -> None:
-    """A job failed. If it did not say why itself (killed, out of memory...), say so now, naming
-    its log file."""
+def job_failed(rule: str, wildcards: dict, log: str | None = None, attempt: int = 1) -> None:
+    """A job failed (on its `attempt`-th try). If Snakemake starts it again (its rule's retries),
+    the unit stays running and its state says so; otherwise, if the job did not say why it failed
+    itself (killed, out of memory...), say so now, naming its log file."""
     log = os.path.abspath(log) if log else None
     run, unit = _current, unit_of(rule, wildcards)
     if run is None or unit not in run.plans:
         return
     state = run.state(unit)
+    chunk = (wildcards or {}).get("chunk")
+    retries = run.retries.get(rule, 0)
+    if not run.interrupted and attempt <= retries:
+        step = STEP_OF_RULE[rule]
+        line = messages.retrying(messages.job_title(step, chunk), attempt + 1, retries + 1, log)
+        state.note_attempt(run.run_id, job_name(rule, chunk), line, status="running", message=line, eta_s=None,
+                           only_if=lambda cur: cur.get("run_id") == run.run_id
+                           and cur.get("status") in ("pending", "running", "error"))
+        run.registry(unit).clear_job(job_name(rule, chunk), only_mine=False)
+        return
+    if retries and not run.interrupted:
+        step = STEP_OF_RULE[rule]
+        state.note_attempt(run.run_id, job_name(rule, chunk),
+                           messages.failed_every_attempt(messages.job_title(step, chunk), attempt, log))
     if run.interrupted:  # jobs stopped because the user interrupted the run did not fail
         state.update(status="cancelled", eta_s=None, run_id=run.run_id, message=messages.INTERRUPTED,
                      only_if=is_active)

@@ -44,6 +44,7 @@ def unit_status(data_root: Path, unit: Unit, heartbeat_s: float) -> dict:
             active.append({"kind": table[:-1], "name": name, "stale": stale, **entry})
             if stale:
                 flags.append(f"stale {table[:-1]} {name}: {describe(entry)}")
+    flags += list(((state or {}).get("attempts") or {}).values())  # jobs this run had to start again
     problems = [p for p in (state_problem, reg_problem) if p]
     failed_log = (state or {}).get("log") if (state or {}).get("status") == "error" else None
     return {"episode": unit.name, "kind": unit.kind, "state": state, "heartbeat_age_s": age, "active": active,
