@@ -53,3 +53,32 @@ def start_server(folder: Path, config: Path, *options: str, timeout: float = 60)
         time.sleep(0.1)
     proc.kill()
     raise RuntimeError(f"facepipe serve did not start:\n{log_path.read_text()[-2000:]}")
+
+
+def click_all(url: str, paths: list[str], timeout: float = 60) -> list[tuple[int, dict]]:
+    """POST every path of `paths` to the server at `url` at once, each from its own thread, as the
+    page's buttons do (with the page's Origin): (HTTP status, JSON answer) of each, in order."""
+    import json
+    import threading
+    import urllib.error
+    import urllib.request
+
+    answers: list[tuple[int, dict] | None] = [None] * len(paths)
+    go = threading.Event()
+
+    def post(i: int, path: str) -> None:
+        request = urllib.request.Request(url.rstrip("/") + path, method="POST", headers={"Origin": url.rstrip("/")})
+        go.wait()
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                answers[i] = (response.status, json.loads(response.read() or b"{}"))
+        except urllib.error.HTTPError as err:
+            answers[i] = (err.code, json.loads(err.read() or b"{}"))
+
+    threads = [threading.Thread(target=post, args=(i, p), daemon=True) for i, p in enumerate(paths)]
+    for thread in threads:
+        thread.start()
+    go.set()
+    for thread in threads:
+        thread.join(timeout + 5)
+    return [a if a is not None else (0, {"error": "no answer"}) for a in answers]

@@ -137,7 +137,8 @@ def cmd_serve(args) -> int:
     cfg = _config(args)
     token = checked_token(args.host, args.token)
     port = DEFAULT_PORT if args.port is None else args.port
-    return serve(Settings.from_config(cfg, args.config, host=args.host, port=port, token=token))
+    return serve(Settings.from_config(cfg, args.config, host=args.host, port=port, token=token,
+                                      profile=args.profile))
 
 
 def cmd_make_slideshow(args) -> int:
@@ -348,6 +349,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=port_number, help=f"port to listen on (default {DEFAULT_PORT}; 0: any free port)")
     s.add_argument("--token", default=os.environ.get("FACEPIPE_WEB_TOKEN"),
                    help="secret every request must carry (required off the loopback; 'auto': a random one, printed)")
+    s.add_argument("--profile", type=Path,
+                   help="Snakemake profile every build runs with, e.g. workflow/profiles/slurm on a login node "
+                        "(default: the workstation profile)")
     common(s, videos=True)
     s.set_defaults(func=cmd_serve)
 

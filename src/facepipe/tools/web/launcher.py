@@ -3,11 +3,13 @@
 A click on Cluster (or Detect, Track, Stills) runs `snakemake <that step's outputs of the
 episode>` (base.layout.step_targets) with the project's workflow and profile, the server's config
 file and its data root and videos folder (runtime.launch.snakemake_argv), in the folder the server
-was started in, in its own process group (start_new_session), its output going to
-harvest/{ep}/logs/snakemake.log. The run registers in runtime.json through the workflow's onstart
-hook like any other, so the page, `facepipe status` and `facepipe cancel` all see it. A season's
-build (the season page's, and the rebuild of a season's correction) is the same with the season's
-outputs (base.layout.SEASON_OUTPUTS) as targets, its output in seasons/{season}/logs/snakemake.log.
+was started in, with the server's --profile if it was given one (on a login node, the SLURM
+profile: every button then submits through SLURM, and Cancel is `scancel`), in its own process
+group (start_new_session), its output going to harvest/{ep}/logs/snakemake.log. The run
+registers in runtime.json through the workflow's onstart hook like any other, so the page,
+`facepipe status` and `facepipe cancel` all see it. A season's build (the season page's, and the
+rebuild of a season's correction) is the same with the season's outputs
+(base.layout.SEASON_OUTPUTS) as targets, its output in seasons/{season}/logs/snakemake.log.
 
 A click on an episode that a live run or job holds (or that this server is still starting) is
 refused with the registry's message naming the holder; launches are serialised per episode, so two
@@ -46,6 +48,10 @@ from ...runtime.registry import Registry
 from ...runtime.snapshot import log_tail
 from .settings import Settings
 
+# The runs the page starts run this much nicer than the server (nice(1), which execs snakemake, so
+# the pid stays the run's): twenty builds started at once on a workstation share its cores among
+# themselves, and the page stays quick (bench/web.py, burst).
+BUILD_NICE = 10
 # How long a stopping server waits for its runs after SIGINT, then after SIGTERM, then SIGKILL.
 STOP_WAIT_S = (90.0, 20.0, 5.0)
 # How long the jobs of a killed snakemake get to stop after SIGTERM, before SIGKILL.
@@ -158,7 +164,8 @@ class Launcher:
             [str(Path(s.data_root_arg) / pattern.format(season=episode)) for pattern in SEASON_OUTPUTS]
         return snakemake_argv(*targets, workdir=s.workdir,
                               configfiles=[s.config_file] if s.config_file else [],
-                              config={"data_root": s.data_root_arg, "videos_dir": s.videos_dir_arg})
+                              config={"data_root": s.data_root_arg, "videos_dir": s.videos_dir_arg},
+                              extra=s.snakemake_options)
 
     def _start(self, episode: str, step: str, kind: str = "episode") -> Launch:
         log_path = EpisodePaths(self.settings.data_root, episode).launch_log if kind == "episode" else \
@@ -169,7 +176,7 @@ class Launcher:
         with open(log_path, "w", encoding="utf-8") as log:
             log.write(f"# {clock.utc_now()} facepipe serve: {subprocess.list2cmdline(argv)}\n")
             log.flush()
-            proc = subprocess.Popen(argv, cwd=self.settings.workdir, stdin=subprocess.DEVNULL, stdout=log,
+            proc = subprocess.Popen(["nice", "-n", str(BUILD_NICE), *argv], cwd=self.settings.workdir, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         return Launch(episode, step, proc, log_path, clock.utc_now(), before.get("run_id"), kind=kind)
 

@@ -29,6 +29,9 @@ class Settings:
     season: dict = field(default_factory=dict)  # the season settings: which episodes make a season
     references: Path | None = None  # cluster.references (its names are offered when naming), absolute
     search: dict = field(default_factory=dict)  # what "find a person" embeds photos with: embed, stills, cluster
+    # The Snakemake profile every build runs with (e.g. workflow/profiles/slurm on a login node);
+    # None: the workstation profile (profiles/default), as for a plain `snakemake`.
+    profile: Path | None = None
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     token: str | None = None
@@ -41,12 +44,19 @@ class Settings:
         workdir = Path(workdir or os.getcwd()).resolve()
         path = config_path(config_file)
         references = (cfg.get("cluster") or {}).get("references")
+        if options.get("profile") is not None:
+            options["profile"] = checked_profile(workdir / options["profile"])
         return cls(workdir=workdir, data_root=workdir / cfg["data_root"], data_root_arg=str(cfg["data_root"]),
                    videos_dir=workdir / cfg["videos_dir"], videos_dir_arg=str(cfg["videos_dir"]),
                    config_file=path.resolve() if path else None,
                    heartbeat_s=float(cfg["progress"]["heartbeat_s"]), season=dict(cfg.get("season") or {}),
                    references=workdir / references if references else None,
                    search={k: cfg[k] for k in ("embed", "stills", "cluster") if k in cfg}, **options)
+
+    @property
+    def snakemake_options(self) -> list[str]:
+        """What every build adds to its snakemake command line."""
+        return ["--profile", str(self.profile)] if self.profile else []
 
     @property
     def loopback(self) -> bool:
@@ -62,6 +72,15 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def checked_profile(path: Path) -> Path:
+    """A Snakemake profile folder (holding config.yaml), absolute, or a one-line error."""
+    path = path.resolve()
+    if not (path / "config.yaml").is_file():
+        raise FacepipeError(f"--profile {path}: no config.yaml there; give a Snakemake profile folder, "
+                            "e.g. workflow/profiles/slurm")
+    return path
 
 
 def checked_token(host: str, token: str | None) -> str | None:
