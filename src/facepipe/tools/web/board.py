@@ -31,7 +31,7 @@ from ...runtime.progress import ACTIVE
 from ...runtime.snapshot import is_running, unit_status
 from ...runtime.steps import STEP_OF_RULE, STEPS
 from .detail import file_stamp
-from .settings import Settings
+from .settings import Settings, niced
 
 MISSING = "Missing output files"
 # Chip states, in the order a person reads them.
@@ -176,7 +176,7 @@ class Planner:
     def _dry_run(self) -> Plan:
         t0 = time.monotonic()
         try:
-            self._proc = subprocess.Popen(self.argv(), cwd=self.settings.workdir, stdout=subprocess.PIPE,
+            self._proc = subprocess.Popen(niced(self.argv()), cwd=self.settings.workdir, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
             out, err = self._proc.communicate()
             code = self._proc.returncode

@@ -46,12 +46,8 @@ from ...runtime.launch import snakemake_argv
 from ...runtime.progress import PipelineState
 from ...runtime.registry import Registry
 from ...runtime.snapshot import log_tail
-from .settings import Settings
+from .settings import Settings, niced
 
-# The runs the page starts run this much nicer than the server (nice(1), which execs snakemake, so
-# the pid stays the run's): twenty builds started at once on a workstation share its cores among
-# themselves, and the page stays quick (bench/web.py, burst).
-BUILD_NICE = 10
 # How long a stopping server waits for its runs after SIGINT, then after SIGTERM, then SIGKILL.
 STOP_WAIT_S = (90.0, 20.0, 5.0)
 # How long the jobs of a killed snakemake get to stop after SIGTERM, before SIGKILL.
@@ -176,7 +172,7 @@ class Launcher:
         with open(log_path, "w", encoding="utf-8") as log:
             log.write(f"# {clock.utc_now()} facepipe serve: {subprocess.list2cmdline(argv)}\n")
             log.flush()
-            proc = subprocess.Popen(["nice", "-n", str(BUILD_NICE), *argv], cwd=self.settings.workdir, stdin=subprocess.DEVNULL, stdout=log,
+            proc = subprocess.Popen(niced(argv), cwd=self.settings.workdir, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         return Launch(episode, step, proc, log_path, clock.utc_now(), before.get("run_id"), kind=kind)
 

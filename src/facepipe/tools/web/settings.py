@@ -15,6 +15,15 @@ from ...base.errors import FacepipeError
 DEFAULT_PORT = 8765
 # Seconds between two looks at every episode's state and registry files.
 POLL_S = 0.25
+# What the server starts (the builds, and the dry runs behind the plan) runs this much nicer than
+# the server itself (nice(1), which execs its command, so a build's pid stays its snakemake's):
+# twenty builds at once on a workstation share its cores among themselves, and the page stays
+# quick (bench/web.py, burst).
+BACKGROUND_NICE = 10
+
+
+def niced(argv: list[str]) -> list[str]:
+    return ["nice", "-n", str(BACKGROUND_NICE), *argv]
 
 
 @dataclass(frozen=True)
