@@ -9,8 +9,13 @@
    clip, started with the page's Cluster action) progresses: every client must receive every event
    the server published (same ids, none missing) and the run's end; the server's CPU and memory
    (from /proc/<pid>) are sampled each second and must stay flat.
+4. burst: 20 episodes (3 s clips) started with the page's build action within a second, on the
+   workstation profile and (--profile) through the SLURM profile: every one completes, each is
+   built exactly once (one run id in its progress log, one job per rule), the registry ends clean,
+   and GET /api/episodes, asked every 0.2 s throughout, answers within 0.3 s (goal).
 
-    python bench/web.py [--part latency|scale|clients|all] [--episodes 500] [--clients 50] [--seconds 60]
+    python bench/web.py [--part latency|scale|clients|burst|all] [--episodes 500] [--clients 50] [--seconds 60]
+                        [--burst 20] [--step cluster] [--profile workflow/profiles/slurm]
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from pathlib import Path
 from benchlib import OUT, SHARED, episode, machine
 from facepipe.base.unit import Unit
 from facepipe.runtime.progress import PipelineState
-from facepipe.tools.browser import chromium, start_server
+from facepipe.tools.browser import chromium, click_all, start_server
+from facepipe.tools.testmedia import make_video
 from planning import stand_in_outputs, stand_in_videos
 
 MARK = """
@@ -250,9 +256,52 @@ def clients(count: int, seconds: float) -> None:
           f"{rss[0]:.0f} MB at start, {rss[-1]:.0f} MB at the end, max {max(rss):.0f} MB")
 
 
+def burst(count: int, step: str, profile: str | None) -> None:
+    clip = make_video(OUT / "burst-clip" / "clip-3s.mp4", 640, 360, 3.0)
+    videos = OUT / "web-burst-videos"
+    shutil.rmtree(videos, ignore_errors=True)
+    videos.mkdir(parents=True)
+    names = [f"Burst_{k:02d}" for k in range(1, count + 1)]
+    for name in names:
+        (videos / f"{name}.mp4").symlink_to(clip)
+    folder, config = site("web-burst", videos)
+    server, url = start_server(folder, config, *(["--profile", str(Path(profile).resolve())] if profile else []))
+    where = f"through {profile}" if profile else "on the workstation profile"
+    try:
+        wait_plan(url)
+        t0 = time.monotonic()
+        answers = click_all(url, [f"/api/episodes/{n}/build/{step}" for n in names])
+        clicked = time.monotonic() - t0
+        api, settled = [], None
+        while time.monotonic() - t0 < 1800:
+            a0 = time.monotonic()
+            rows = {r["episode"]: r for r in get_json(url + "api/episodes")["episodes"]}
+            api.append(time.monotonic() - a0)
+            if all(not rows[n]["busy"] and rows[n]["status"] in ("done", "error", "cancelled") for n in names):
+                settled = time.monotonic() - t0
+                break
+            time.sleep(0.2)
+    finally:
+        stop(server)
+    statuses = [rows[n]["status"] for n in names]
+    runs = [len({json.loads(line).get("run_id") for line in episode(folder, n).progress_log.read_text().splitlines()})
+            for n in names]
+    clean = sum(1 for n in names if not any((json.loads(episode(folder, n).runtime.read_text()) or {}).get(k)
+                                            for k in ("runs", "jobs", "active_jobs")))
+    accepted = sum(1 for code, _ in answers if code == 202)
+    print(f"burst of {count} {step} builds {where}: {accepted} of {count} clicks accepted in {clicked:.2f} s; "
+          f"all settled after {settled or float('nan'):.0f} s: {statuses.count('done')} done, "
+          f"{count - statuses.count('done')} not; run ids per episode: max {max(runs)} (1 = built exactly once); "
+          f"registry clean: {clean} of {count}; GET /api/episodes over {len(api)} requests: median "
+          f"{statistics.median(api):.3f} s, max {max(api):.3f} s (goal < 0.3 s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=("latency", "scale", "clients", "all"), default="all")
+    ap.add_argument("--part", choices=("latency", "scale", "clients", "burst", "all"), default="all")
+    ap.add_argument("--burst", type=int, default=20)
+    ap.add_argument("--step", default="cluster")
+    ap.add_argument("--profile", help="the burst's builds through this Snakemake profile too (e.g. the SLURM one)")
     ap.add_argument("--episodes", type=int, default=500)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=60)
@@ -265,6 +314,10 @@ def main() -> None:
         scale(args.episodes)
     if args.part in ("clients", "all"):
         clients(args.clients, args.seconds)
+    if args.part in ("burst", "all"):
+        burst(args.burst, args.step, None)
+        if args.profile:
+            burst(args.burst, args.step, args.profile)
 
 
 if __name__ == "__main__":
