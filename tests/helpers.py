@@ -100,6 +100,83 @@ def start_snakemake(workdir: Path, *args: str, env: dict | None = None) -> subpr
                             start_new_session=True)
 
 
+def burst_videos(tmp: Path, count: int, seconds: float = 2.0) -> tuple[Path, list[str]]:
+    """`count` episodes Burst_01... (links to one short clip of the shared videos), for a burst of
+    builds: (videos folder, episode names)."""
+    from facepipe.tools.testmedia import make_video
+
+    need_media()
+    clip = make_video(tmp / "clip" / "clip.mp4", 640, 360, seconds)
+    videos = tmp / "videos"
+    videos.mkdir()
+    names = [f"Burst_{k:02d}" for k in range(1, count + 1)]
+    for name in names:
+        (videos / f"{name}.mp4").symlink_to(clip)
+    return videos, names
+
+
+def serve_config(workdir: Path, videos: Path) -> Path:
+    path = workdir / "serve-config.yaml"
+    path.write_text(f"videos_dir: {videos}\ndata_root: data\n")
+    return path
+
+
+def api_rows(url: str) -> dict[str, dict]:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url.rstrip("/") + "/api/episodes", timeout=30) as response:
+        return {r["episode"]: r for r in json.loads(response.read())["episodes"]}
+
+
+def settled(url: str, names: list[str], timeout: float) -> dict[str, dict]:
+    """The rows of `names` once none is busy and each has ended (done, error or cancelled)."""
+    def ended():
+        rows = api_rows(url)
+        return rows if all(not rows[n]["busy"] and rows[n]["status"] in ("done", "error", "cancelled")
+                           for n in names) else None
+
+    return wait_for(ended, timeout=timeout, interval=1.0, what=f"the builds of {', '.join(names)} to end")
+
+
+def built_once(workdir: Path, ep: str) -> bool:
+    """The episode's state was written by one run only (one run id in its progress log)."""
+    import json
+
+    lines = paths(workdir, ep).progress_log.read_text().splitlines()
+    return len({json.loads(line).get("run_id") for line in lines}) == 1
+
+
+def registry_clean(workdir: Path, ep: str) -> bool:
+    reg = read_json(paths(workdir, ep).runtime) or {}
+    return not reg.get("runs") and not reg.get("jobs") and not reg.get("active_jobs")
+
+
+def burst_from_the_page(workdir: Path, count: int, seconds: float, *server_options: str,
+                        timeout: float = 900) -> list[str]:
+    """`count` detect builds started at once with the page's action on a real `facepipe serve`
+    (with `server_options`); checks that every one completed, each built by one run, and that the
+    registry ended clean. Returns the episode names."""
+    import signal
+
+    from facepipe.tools.browser import click_all, start_server
+
+    videos, names = burst_videos(workdir, count, seconds)
+    server, url = start_server(workdir, serve_config(workdir, videos), *server_options)
+    try:  # a person clicks once the rows are there
+        wait_for(lambda: set(names) <= set(api_rows(url)), timeout=60, what="the page to list the episodes")
+        answers = click_all(url, [f"/api/episodes/{n}/build/detect" for n in names])
+        assert [code for code, _ in answers] == [202] * count, answers
+        rows = settled(url, names, timeout=timeout)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=180)
+    assert {n: rows[n]["status"] for n in names} == {n: "done" for n in names}
+    assert all(built_once(workdir, n) for n in names), "an episode was built by two runs"
+    assert all(registry_clean(workdir, n) for n in names)
+    return names
+
+
 def facepipe(*args: str, cwd: Path | None = None, timeout: float = 300, check: bool = True):
     proc = subprocess.run([str(BIN / "facepipe"), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
     if check and proc.returncode != 0:

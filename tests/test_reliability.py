@@ -19,12 +19,16 @@ import pytest
 
 from helpers import (
     SHARED_VIDEOS,
+    api_rows,
+    burst_from_the_page,
     facepipe,
     ffmpeg,
     job_benchmark,
     jobs,
     paths,
     read_json,
+    registry_clean,
+    serve_config,
     snakemake,
     start_snakemake,
     truncated_copy,
@@ -312,6 +316,51 @@ def test_kill_9_of_the_run_then_rerun_redoes_only_unfinished_work(built_run, tmp
     reg = registry_of(tmp_path, ep)
     assert not reg["runs"] and not reg["jobs"]
     assert state_of(tmp_path, ep)["status"] == "done"
+
+
+def test_a_burst_of_20_builds_from_the_page_all_complete_each_built_once(tmp_path):
+    pytest.importorskip("starlette", reason="facepipe serve needs the web extra: pip install -e '.[web]'")
+    names = burst_from_the_page(tmp_path, 20, 2.0)
+    first = paths(tmp_path, names[0]).detections.read_text()
+    assert first and all(paths(tmp_path, n).detections.read_text() == first for n in names)  # one clip, 20 links
+
+
+def test_a_server_killed_with_sigkill_leaves_its_build_running_and_a_new_server_shows_it_live(built_run, tmp_path):
+    pytest.importorskip("starlette", reason="facepipe serve needs the web extra: pip install -e '.[web]'")
+    from facepipe.tools.browser import click_all, start_server
+
+    ep = "hamilton_clip"
+    config = serve_config(tmp_path, videos_with(tmp_path, "hamilton_clip.mp4"))
+    server, url = start_server(tmp_path, config)
+    try:
+        wait_for(lambda: ep in api_rows(url), timeout=60, what="the page to list the episode")
+        [(code, _)] = click_all(url, [f"/api/episodes/{ep}/build/cluster"])
+        assert code == 202
+        wait_for(lambda: (read_json(paths(tmp_path, ep).pipeline_state) or {}).get("status") == "running",
+                 timeout=120, what="the build to run")
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+    server, url = start_server(tmp_path, config)  # the build goes on without the server that started it
+    try:
+        seen = set()
+
+        def live_then_done():
+            row = api_rows(url).get(ep)
+            if row is None:  # the new server has not looked yet
+                return None
+            if row["busy"]:
+                seen.add(row["pct"])
+            return not row["busy"] and row["status"] in ("done", "error", "cancelled") and row
+
+        row = wait_for(live_then_done, timeout=600, interval=0.5, what="the build to end")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=120)
+    assert row["status"] == "done", row
+    assert len(seen) >= 2, f"the new server never showed the build progress: {seen}"
+    assert registry_clean(tmp_path, ep)
+    assert paths(tmp_path, ep).clusters.read_text() == paths(built_run, ep).clusters.read_text()
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
