@@ -64,11 +64,19 @@ def facepipe_detect(video, cfg: dict, workers: int):
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code, str(video), str(out), json.dumps(cfg), str(workers)], check=True)
     elapsed = time.perf_counter() - t0
-    faces = {}
+    faces, items = {}, []
     for line in out.read_text().splitlines():
         rec = json.loads(line)
         faces[rec["frame"]] = [f["box"] for f in rec["faces"]]
-    return faces, elapsed
+        items.append((rec["frame"], rec["t"], rec["cut_score"], None))
+    return faces, elapsed, items
+
+
+def keyframes(items: list, cfg: dict) -> int:
+    """How many of the sampled frames got the full detector (detect.keyframe_every, keyframe_cut)."""
+    from facepipe.stages.detect.frames import keyframe_every, keyframe_runs
+
+    return sum(1 for _ in keyframe_runs(items, cfg["fps"], keyframe_every(cfg), cfg["keyframe_cut"]))
 
 
 BANDS = ((20, 40), (40, 60), (60, 100), (100, 10_000))
@@ -129,17 +137,18 @@ def main() -> None:
               f"settings {args.set or 'defaults'}")
         print(f"baseline (every frame decoded, full-res MTCNN): {n / base_s:6.2f} sampled frames/s ({base_s:.1f} s)")
         bands = ", ".join(f"{lo}-{hi if hi < 10_000 else ''}" for lo, hi in BANDS)
-        print(f"| run | frames/s | ratio | recall >= 40 px | recall by height ({bands} px) |")
-        print("| --- | --- | --- | --- | --- |")
+        print(f"| run | frames/s | ratio | recall >= 40 px | recall by height ({bands} px) | full detector on |")
+        print("| --- | --- | --- | --- | --- | --- |")
         runs = [RUNS[key] for key in args.runs] + [(f"detect.keyframe_every: {k}", {"keyframe_every": k})
                                                   for k in args.keyframes]
         for label, extra in runs:
             label = label.format(**cfg)
-            mine, mine_s = facepipe_detect(video, {**cfg, **extra}, workers)
+            run_cfg = {**cfg, **extra}
+            mine, mine_s, items = facepipe_detect(video, run_cfg, workers)
             r, wanted = recall(base_faces, mine)
             by_band = [recall(base_faces, mine, lo, 0.5, hi) for lo, hi in BANDS]
             print(f"| {label} | {len(mine) / mine_s:.2f} | {base_s / mine_s:.2f} | {r:.3f} of {wanted} | "
-                  + ", ".join(f"{x:.3f} of {w}" for x, w in by_band) + " |")
+                  + ", ".join(f"{x:.3f} of {w}" for x, w in by_band) + f" | {keyframes(items, run_cfg)} of {n} |")
 
 
 if __name__ == "__main__":
