@@ -33,8 +33,8 @@ FOLLOW_KEEP = 2  # P-Net's best proposals kept per window and level (R-Net and O
 
 
 def _batch(images: np.ndarray) -> torch.Tensor:
-    """(n, h, w, 3) float RGB -> the networks' normalised input, channels-last."""
-    return torch.from_numpy((images - 127.5) * 0.0078125).permute(0, 3, 1, 2)
+    """(n, h, w, 3) RGB (float32, or uint8 from follow) -> the networks' normalised input, channels-last."""
+    return torch.from_numpy(((images - 127.5) * 0.0078125).astype(np.float32, copy=False)).permute(0, 3, 1, 2)
 
 
 def _nms(boxes: np.ndarray, iou: float) -> np.ndarray:
@@ -130,7 +130,7 @@ class MTCNNCascade:
         thresholds) is not returned."""
         if not len(previous):
             return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
-        image = rgb.astype(np.float32)
+        image = rgb  # uint8: only the windows and crops are resized and converted, not the frame
         boxes = self._propose_near(image, np.asarray(previous, dtype=np.float32))
         if len(boxes):
             boxes = self._refine(image, boxes)
