@@ -103,7 +103,7 @@ class FacenetDetector(Downscaling):
         self.min_score = min_score
         self.model = MTCNN(keep_all=True, device=device, min_face_size=MTCNN_MIN_FACE, thresholds=MTCNN_THRESHOLDS)
         self.opencv_cascade = None
-        self.follower = None  # R-Net and O-Net about the previous frame's faces (follow)
+        self.follower = None  # the cascade that finds the previous frame's faces again (follow)
         if device == "cpu":
             # Channels-last weights let oneDNN run the three networks' convolutions and poolings
             # about 30 % faster per frame on a CPU, with identical boxes (bench/detect_throughput.py).

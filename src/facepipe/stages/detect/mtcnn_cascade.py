@@ -125,8 +125,8 @@ class MTCNNCascade:
     @torch.inference_mode()
     def follow(self, rgb: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Faces of a frame found near `previous` (n, 4) boxes of the frame before, as detect()
-        returns them: R-Net and O-Net on a grid of candidates about each previous box (see the
-        module's docstring). A face that left or faded (no candidate passes R-Net and O-Net's
+        returns them: P-Net in a window about each previous box, then R-Net and O-Net (see the
+        module's docstring). A face that left or faded (nothing there passes the three networks'
         thresholds) is not returned."""
         if not len(previous):
             return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
