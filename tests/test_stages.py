@@ -126,12 +126,14 @@ def test_keyframes_find_what_the_full_detector_finds(clip, hamilton_720p, tmp_pa
 
 @pytest.mark.media
 def test_keyframe_chunks_write_what_a_single_pass_writes(tmp_path):
-    """A chunk starts reading before its first frame, at the keyframe a single pass would use."""
+    """A chunk starts reading before its first frame, at the keyframe a single pass would use.
+    At K = 3 the single pass's keyframes are frames 0, 23, 30, 45, 53, 68, ..., 135, 158 (sampled:
+    0, 8, 15, 23, ...): the chunks begin two samples into a run, at frames 15 and 150."""
     video = SHARED_VIDEOS / "hamilton_clip.mp4"
     cfg = {**DETECT_CFG, "keyframe_every": 3}
     detect_frames(video, tmp_path / "single.jsonl", cfg)
     pieces = []
-    for n, (start, stop) in enumerate([(0, 50), (50, 137), (137, None)]):
+    for n, (start, stop) in enumerate([(0, 15), (15, 150), (150, None)]):
         detect_frames(video, tmp_path / f"c{n}.jsonl", cfg, start=start, stop=stop, workers=2)
         pieces.append((tmp_path / f"c{n}.jsonl").read_text())
     assert "".join(pieces) == (tmp_path / "single.jsonl").read_text()
