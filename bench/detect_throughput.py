@@ -6,12 +6,14 @@ mosaic of them at their own size, so a frame holds several people and many faces
 runs facenet-pytorch MTCNN at full resolution, one frame at a time; its faces are those MTCNN
 gives with at least detect.min_score confidence (the faces facepipe keeps), so recall measures
 what facepipe's speed-ups lose, not its confidence cut-off. facepipe: its detect stage (the
-defaults, detect.cascade: facenet, detect.backend: blazeface). Reports each one's
+defaults, the full detector on every sampled frame: detect.keyframe_every 1, detect.cascade:
+facenet, detect.backend: blazeface; with --keyframes, other detect.keyframe_every values). Reports each one's
 sampled frames per second, the ratio to the baseline, and recall of the baseline's faces at least
 40 px high (IoU >= 0.5) and by face height (20-40, 40-60, 60-100, 100+ px).
-Goal: ratio >= 3.5 at recall >= 0.97 (faces >= 40 px) on both episodes.
+Goal: ratio >= 7 at recall >= 0.97 (faces >= 40 px) on both episodes (issue #20; it was 3.5).
 
-    python bench/detect_throughput.py [--seconds 120] [--episodes bench crowded] [--runs default facenet blazeface]
+    python bench/detect_throughput.py [--seconds 120] [--episodes bench crowded]
+        [--runs full default facenet blazeface] [--keyframes K ...]
 """
 
 from __future__ import annotations
@@ -62,11 +64,19 @@ def facepipe_detect(video, cfg: dict, workers: int):
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code, str(video), str(out), json.dumps(cfg), str(workers)], check=True)
     elapsed = time.perf_counter() - t0
-    faces = {}
+    faces, items = {}, []
     for line in out.read_text().splitlines():
         rec = json.loads(line)
         faces[rec["frame"]] = [f["box"] for f in rec["faces"]]
-    return faces, elapsed
+        items.append((rec["frame"], rec["t"], rec["cut_score"], None))
+    return faces, elapsed, items
+
+
+def keyframes(items: list, cfg: dict) -> int:
+    """How many of the sampled frames got the full detector (detect.keyframe_every, keyframe_cut)."""
+    from facepipe.stages.detect.frames import keyframe_every, keyframe_runs
+
+    return sum(1 for _ in keyframe_runs(items, cfg["fps"], keyframe_every(cfg), cfg["keyframe_cut"]))
 
 
 BANDS = ((20, 40), (40, 60), (60, 100), (100, 10_000))
@@ -90,7 +100,8 @@ def recall(reference: dict, found: dict, min_h: float = 40, min_iou: float = 0.5
 
 
 RUNS = {
-    "default": ("defaults (detect.cascade: auto)", {}),
+    "full": ("detect.keyframe_every: 1 (full detector on every sampled frame)", {"keyframe_every": 1}),
+    "default": ("defaults (detect.keyframe_every: {keyframe_every}, cascade: auto)", {}),
     "facenet": ("detect.cascade: facenet", {"cascade": "facenet"}),
     "blazeface": ("detect.backend: blazeface", {"backend": "blazeface", "min_score": 0.5}),
 }
@@ -107,6 +118,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--episodes", nargs="+", default=["bench", "crowded"], choices=["bench", "crowded"])
     ap.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    ap.add_argument("--keyframes", nargs="*", type=int, default=[], metavar="K",
+                    help="also run detect.keyframe_every K for each K given, e.g. --keyframes 2 6 8")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a detect setting for every run, e.g. min_face_px=36")
     args = ap.parse_args()
@@ -124,15 +137,18 @@ def main() -> None:
               f"settings {args.set or 'defaults'}")
         print(f"baseline (every frame decoded, full-res MTCNN): {n / base_s:6.2f} sampled frames/s ({base_s:.1f} s)")
         bands = ", ".join(f"{lo}-{hi if hi < 10_000 else ''}" for lo, hi in BANDS)
-        print(f"| run | frames/s | ratio | recall >= 40 px | recall by height ({bands} px) |")
-        print("| --- | --- | --- | --- | --- |")
-        for key in args.runs:
-            label, extra = RUNS[key]
-            mine, mine_s = facepipe_detect(video, {**cfg, **extra}, workers)
+        print(f"| run | frames/s | ratio | recall >= 40 px | recall by height ({bands} px) | full detector on |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        runs = [RUNS[key] for key in args.runs] + [(f"detect.keyframe_every: {k}", {"keyframe_every": k})
+                                                  for k in args.keyframes]
+        for label, extra in runs:
+            label = label.format(**cfg)
+            run_cfg = {**cfg, **extra}
+            mine, mine_s, items = facepipe_detect(video, run_cfg, workers)
             r, wanted = recall(base_faces, mine)
             by_band = [recall(base_faces, mine, lo, 0.5, hi) for lo, hi in BANDS]
             print(f"| {label} | {len(mine) / mine_s:.2f} | {base_s / mine_s:.2f} | {r:.3f} of {wanted} | "
-                  + ", ".join(f"{x:.3f} of {w}" for x, w in by_band) + " |")
+                  + ", ".join(f"{x:.3f} of {w}" for x, w in by_band) + f" | {keyframes(items, run_cfg)} of {n} |")
 
 
 if __name__ == "__main__":

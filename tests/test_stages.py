@@ -63,6 +63,94 @@ def test_opencv_cascade_finds_the_faces_facenet_pytorch_finds(tmp_path):
     assert faces >= 40 and matched >= 0.95 * faces, (matched, faces)
 
 
+@pytest.fixture(scope="module")
+def hamilton_720p(tmp_path_factory):
+    """The Hamilton clip upscaled to 720p: frames shrunk for P-Net, facepipe's cascade (auto)."""
+    folder = tmp_path_factory.mktemp("hd")
+    ffmpeg("-i", str(SHARED_VIDEOS / "hamilton_clip.mp4"), "-vf", "scale=-2:720", "-an", "-c:v", "libx264",
+           "-crf", "18", str(folder / "hamilton_720p.mp4"))
+    return folder / "hamilton_720p.mp4"
+
+
+def _faces_by_frame(path) -> dict:
+    return {x["frame"]: x["faces"] for x in map(json.loads, path.read_text().splitlines())}
+
+
+@pytest.mark.media
+def test_keyframe_every_1_is_the_full_detector_on_every_sampled_frame(hamilton_720p, tmp_path):
+    import cv2
+
+    cfg = {**DETECT_CFG, "keyframe_every": 1}
+    detect_frames(hamilton_720p, tmp_path / "d.jsonl", cfg, workers=2)
+    found = _faces_by_frame(tmp_path / "d.jsonl")
+    info = probe(hamilton_720p)
+    detector = make_detector(cfg, info.width, info.height)
+    expected = {index: detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                for index, frame in FrameReader(hamilton_720p, sample_fps=cfg["fps"])}
+    assert sum(map(len, expected.values())) >= 40
+    assert found == expected
+
+
+KEYFRAMES = 2  # detect.keyframe_every measured in docs/speed.md
+
+
+@pytest.mark.media
+@pytest.mark.parametrize("clip", ["hamilton_720p", "hamilton_clip.mp4", "walking_and_pause.gif"])
+def test_keyframes_find_what_the_full_detector_finds(clip, hamilton_720p, tmp_path):
+    """detect.keyframe_every 2 against the full detector on every sampled frame: recall of its faces
+    of 40 px and more (IoU >= 0.5, as bench/detect_throughput.py counts) at least 0.95, and few
+    faces the full detector does not find."""
+    video = hamilton_720p if clip == "hamilton_720p" else SHARED_VIDEOS / clip
+    found = {}
+    for every in (1, KEYFRAMES):
+        detect_frames(video, tmp_path / f"k{every}.jsonl", {**DETECT_CFG, "keyframe_every": every}, workers=2)
+        found[every] = {k: [f["box"] for f in v] for k, v in _faces_by_frame(tmp_path / f"k{every}.jsonl").items()}
+    full, keyed = found[1], found[KEYFRAMES]
+    assert full.keys() == keyed.keys()
+
+    def matched(reference, other, min_h):
+        wanted = hit = 0
+        for frame, boxes in reference.items():
+            boxes = [b for b in boxes if b[3] - b[1] >= min_h]
+            wanted += len(boxes)
+            if boxes and other[frame]:
+                hit += int((iou_matrix(np.array(boxes), np.array(other[frame])).max(axis=1) >= 0.5).sum())
+        return hit, wanted
+
+    hit, wanted = matched(full, keyed, 40)
+    extra_hit, extra_wanted = matched(keyed, full, 40)
+    print(f"{clip}: {hit} of {wanted} faces >= 40 px; {extra_wanted - extra_hit} of {extra_wanted} not in full")
+    assert wanted >= 20 and hit >= 0.95 * wanted, (hit, wanted)
+    assert extra_hit >= 0.95 * extra_wanted, (extra_hit, extra_wanted)
+
+
+@pytest.mark.media
+def test_keyframe_chunks_write_what_a_single_pass_writes(tmp_path):
+    """A chunk starts reading before its first frame, at the keyframe a single pass would use.
+    At K = 3 the single pass's keyframes are frames 0, 23, 30, 45, 53, 68, ..., 135, 158 (sampled:
+    0, 8, 15, 23, ...): the chunks begin two samples into a run, at frames 15 and 150."""
+    video = SHARED_VIDEOS / "hamilton_clip.mp4"
+    cfg = {**DETECT_CFG, "keyframe_every": 3}
+    detect_frames(video, tmp_path / "single.jsonl", cfg)
+    pieces = []
+    for n, (start, stop) in enumerate([(0, 15), (15, 150), (150, None)]):
+        detect_frames(video, tmp_path / f"c{n}.jsonl", cfg, start=start, stop=stop, workers=2)
+        pieces.append((tmp_path / f"c{n}.jsonl").read_text())
+    assert "".join(pieces) == (tmp_path / "single.jsonl").read_text()
+
+
+def test_keyframes_are_shot_starts_and_every_kth_sample_slot():
+    from facepipe.stages.detect.frames import keyframe_runs
+
+    # (index, t, cut score, frame) at 4 samples a second; a cut at t = 1.75
+    items = [(i * 6, i * 0.25, 0.9 if i == 7 else 0.05, None) for i in range(12)]
+    starts = [run[0][0] // 6 for run in keyframe_runs(items, 4, 4, 0.2)]
+    assert starts == [0, 4, 7, 8]
+    assert [len(run) for run in keyframe_runs(items, 4, 1, 0.2)] == [1] * 12
+    # a chunk that starts mid-run: the runs from its first keyframe on are the single pass's
+    assert [run[0][0] for run in keyframe_runs(items[2:], 4, 4, 0.2)][1:] == [24, 42, 48]
+
+
 def test_auto_cascade_is_facepipes_where_the_frame_is_shrunk():
     from facepipe.stages.detect.detector import FacenetDetector
 

@@ -103,13 +103,15 @@ class FacenetDetector(Downscaling):
         self.min_score = min_score
         self.model = MTCNN(keep_all=True, device=device, min_face_size=MTCNN_MIN_FACE, thresholds=MTCNN_THRESHOLDS)
         self.opencv_cascade = None
+        self.follower = None  # the cascade that finds the previous frame's faces again (follow)
         if device == "cpu":
             # Channels-last weights let oneDNN run the three networks' convolutions and poolings
             # about 30 % faster per frame on a CPU, with identical boxes (bench/detect_throughput.py).
             self.model.to(memory_format=torch.channels_last)
+            self.follower = MTCNNCascade(self.model.pnet, self.model.rnet, self.model.onet,
+                                         MTCNN_MIN_FACE, MTCNN_THRESHOLDS)
             if cascade == "opencv" or cascade == "auto" and self.scale < 1.0:  # docs/speed.md
-                self.opencv_cascade = MTCNNCascade(self.model.pnet, self.model.rnet, self.model.onet,
-                                                   MTCNN_MIN_FACE, MTCNN_THRESHOLDS)
+                self.opencv_cascade = self.follower
 
     def detect(self, rgb: np.ndarray) -> list[dict]:
         """Faces, in source-frame pixels, on a full-size RGB frame."""
@@ -117,6 +119,23 @@ class FacenetDetector(Downscaling):
             boxes, scores, marks = self.opencv_cascade.detect(rgb, self.scale)
             return _faces(boxes, scores, marks, 1.0, self.min_score)
         return self.detect_shrunk(self.shrink(rgb))
+
+    def detect_live(self, rgb: np.ndarray) -> tuple[list[dict], np.ndarray]:
+        """detect(), and the boxes to follow on the next frame (follow): every face the cascade
+        passed, also those under detect.min_score, which may score higher on the next frame."""
+        if self.opencv_cascade is not None:
+            boxes, scores, marks = self.opencv_cascade.detect(rgb, self.scale)
+            return _faces(boxes, scores, marks, 1.0, self.min_score), boxes
+        boxes, scores, marks = self.model.detect(self.shrink(rgb), landmarks=True)
+        live = np.zeros((0, 4)) if boxes is None else np.asarray(boxes, dtype=float) / self.scale
+        return _faces(boxes, scores, marks, self.scale, self.min_score), live
+
+    def follow(self, rgb: np.ndarray, live: np.ndarray) -> tuple[list[dict], np.ndarray]:
+        """The faces near `live` (the previous frame's boxes from detect_live or follow) on a full-size
+        RGB frame, and the boxes to follow next; a face that fades below the cascade's thresholds
+        is dropped. CPU only (follower is None on a GPU)."""
+        boxes, scores, marks = self.follower.follow(rgb, live)
+        return _faces(boxes, scores, marks, 1.0, self.min_score), boxes
 
     def detect_shrunk(self, small: np.ndarray) -> list[dict]:
         """Faces, in source-frame pixels, on a frame already passed through shrink() (facenet-pytorch's

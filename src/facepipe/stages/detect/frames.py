@@ -3,6 +3,14 @@
 Each sampled frame is decoded, scored for a shot cut against the previous sampled frame and handed
 whole to the detector in a worker process (which shrinks it as detector.source_scale says); the
 lines are written in frame order, atomically.
+
+With detect.keyframe_every K > 1 (backend facenet on the CPU) the full detector runs only on
+keyframes: a shot start (cut score above detect.keyframe_cut) and the first sampled frame of each
+run of K sample slots (slot = floor(t * detect.fps), so the schedule depends on a frame's time
+alone and a chunk keeps it). On the frames between, each face of the frame before is looked for
+near its box (FacenetDetector.follow). A keyframe and the frames up to the next are one work item,
+detected in order by one worker. A chunk starts reading K - 1 sampled frames early, so it begins
+at the keyframe a single pass would and writes the same lines.
 """
 
 from __future__ import annotations
@@ -10,14 +18,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import cv2
 
 from ...base import atomic
 from ...base.errors import FacepipeError
-from ...base.video import FrameReader, expected_samples, previous_sample, probe
+from ...base.video import FrameReader, expected_samples, previous_sample, probe, sample_slot
 from ...base.workers import ordered_map
 from .detector import FaceDetector, make_detector
 from .shots import colour_signature, cut_score
@@ -36,6 +44,44 @@ def _worker_detector(cfg: dict, make: Callable[..., FaceDetector], width: int, h
 def _detect_one(detector: FaceDetector, item):
     index, t, cut, rgb = item
     return index, t, cut, detector.detect(rgb)
+
+
+def _detect_run(detector, run: list) -> list:
+    """A keyframe and the frames after it up to the next: the full detector on the first, each
+    later frame searched near the faces of the one before."""
+    out, live = [], None
+    for index, t, cut, rgb in run:
+        faces, live = detector.detect_live(rgb) if live is None else detector.follow(rgb, live)
+        out.append((index, t, cut, faces))
+    return out
+
+
+def keyframe_runs(frames: Iterable[tuple], sample_fps: float, every: int, cut_above: float) -> Iterator[list]:
+    """(index, t, cut, rgb) items grouped into runs, each starting at a keyframe: a cut score
+    above `cut_above`, or the first frame in a new run of `every` sample slots (see the module)."""
+    run: list = []
+    block = None
+    for item in frames:
+        here = sample_slot(item[1], sample_fps) // every
+        if run and (here != block or item[2] > cut_above):
+            yield run
+            run = []
+        run.append(item)
+        block = here
+    if run:
+        yield run
+
+
+def keyframe_every(cfg: dict) -> int:
+    """detect.keyframe_every where faces can be followed between keyframes (backend facenet on the
+    CPU), else 1: the full detector on every sampled frame."""
+    if cfg["backend"] != "facenet" or str(cfg["device"]) != "cpu":
+        return 1
+    return int(cfg["keyframe_every"])
+
+
+def _setup_args(cfg: dict, make: Callable[..., FaceDetector] | None, info) -> tuple:
+    return cfg, make or make_detector, info.width, info.height
 
 
 def detect_frames(
@@ -60,24 +106,37 @@ def detect_frames(
     total = expected_samples(info.frame_count, info.fps, cfg["fps"], start, stop)
     if progress:
         progress(0, total, "Loading face detector")
-    # A chunk also reads the sampled frame before it, for the same first cut score as one pass.
-    before = previous_sample(video, start, cfg["fps"]) if start > 0 else None
-    reader = FrameReader(video, sample_fps=cfg["fps"], start=start if before is None else before, stop=stop)
+    every = keyframe_every(cfg) if make is None else 1
+    # A chunk also reads the sampled frame before it, for the same first cut score as one pass;
+    # with keyframes, the K - 1 before it, to begin at the keyframe a single pass would.
+    first = start
+    for _ in range(max(1, every - 1) if start > 0 else 0):
+        earlier = previous_sample(video, first, cfg["fps"])
+        if earlier is None:
+            break
+        first = earlier
+    reader = FrameReader(video, sample_fps=cfg["fps"], start=first, stop=stop)
 
-    def shrunk_frames():
+    def shrunk_frames(lead_in: bool):
         previous_sig = None
         for index, frame in reader:
             sig = colour_signature(frame)
             cut = cut_score(previous_sig, sig)
             previous_sig = sig
-            if index >= start:
+            if lead_in or index >= start:
                 yield index, reader.t, cut, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)  # the detector shrinks it
 
+    if every > 1:  # runs from a keyframe to the next, each in one worker; lead-in runs are dropped
+        runs = (run for run in keyframe_runs(shrunk_frames(True), cfg["fps"], every, cfg["keyframe_cut"])
+                if run[-1][0] >= start)
+        results = (item for run in ordered_map(_worker_detector, _setup_args(cfg, make, info), _detect_run, runs,
+                                               workers) for item in run if item[0] >= start)
+    else:
+        results = ordered_map(_worker_detector, _setup_args(cfg, make, info), _detect_one, shrunk_frames(False),
+                              workers if make is None else 1)
     done = 0
     with atomic.atomic_path(out_jsonl) as tmp, open(tmp, "w", encoding="utf-8") as out:
-        setup = (cfg, make or make_detector, info.width, info.height)
-        for index, t, cut, faces in ordered_map(_worker_detector, setup, _detect_one, shrunk_frames(),
-                                                workers if make is None else 1):
+        for index, t, cut, faces in results:
             record = {"frame": index, "t": round(t, 4), "faces": faces, "cut_score": round(cut, 4)}
             out.write(json.dumps(record) + "\n")
             done += 1
