@@ -265,11 +265,15 @@ def test_a_node_set_down_under_a_chunk_is_requeued_and_the_episode_says_so(slurm
 
 
 def fast_slurm_profile(folder: Path) -> Path:
-    """The SLURM profile, polling the queue every 2 s (what FAST_POLL gives the terminal's runs)."""
+    """The SLURM profile, polling the queue every 2 s (what FAST_POLL gives the terminal's runs),
+    with one thread per detect chunk, so that the one 2-CPU node runs two at once."""
+    import yaml
+
     folder.mkdir(parents=True)
-    text = (Path(SLURM_PROFILE) / "config.yaml").read_text()
-    (folder / "config.yaml").write_text(text + "\nslurm-init-seconds-before-status-checks: 2\n"
-                                        "seconds-between-status-checks: 2\n")
+    profile = yaml.safe_load((Path(SLURM_PROFILE) / "config.yaml").read_text())
+    profile.update({"slurm-init-seconds-before-status-checks": 2, "seconds-between-status-checks": 2})
+    profile["set-threads"]["detect_chunk"] = 1
+    (folder / "config.yaml").write_text(yaml.safe_dump(profile))
     return folder
 
 
