@@ -114,13 +114,7 @@ class MTCNNCascade:
             boxes[:, :4] /= scale
         else:
             boxes = self._propose(image)
-        if len(boxes):
-            boxes = self._refine(image, boxes)
-        if not len(boxes):
-            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
-        boxes, marks = self._output(image, boxes)
-        order = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable")
-        return boxes[order, :4], boxes[order, 4], marks[order]
+        return self._finish(image, boxes)
 
     @torch.inference_mode()
     def follow(self, rgb: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,6 +126,11 @@ class MTCNNCascade:
             return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
         image = rgb  # uint8: only the windows and crops are resized and converted, not the frame
         boxes = self._propose_near(image, np.asarray(previous, dtype=np.float32))
+        return self._finish(image, boxes)
+
+    def _finish(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """R-Net and O-Net on the full-frame crops of P-Net's candidate `boxes`: (boxes, scores,
+        landmarks), largest face first, as detect() and follow() return them."""
         if len(boxes):
             boxes = self._refine(image, boxes)
         if not len(boxes):
