@@ -15,6 +15,7 @@ into the current state and replace the file atomically; each update is also appe
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -42,7 +43,11 @@ class PipelineState:
         self._identity = {unit.kind: unit.name, "total_steps": len(STEPS_OF_KIND[unit.kind])}
         self.path = paths.pipeline_state
         self.log_path = paths.progress_log
-        self._lock = lock_for(self.path)
+
+    @functools.cached_property
+    def _lock(self):
+        """Made on first write: a reader (a watcher, many times a second) never needs it."""
+        return lock_for(self.path)
 
     def read(self) -> tuple[dict | None, str | None]:
         return atomic.read_json(self.path)

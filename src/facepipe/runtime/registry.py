@@ -20,6 +20,7 @@ system can show a live process's heartbeat tens of seconds late.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,7 +67,12 @@ class Registry:
         self.unit = unit
         self.path = path or unit.paths(data_root).runtime
         self.heartbeat_s = heartbeat_s
-        self._lock = lock_for(self.path, timeout=lock_timeout)
+        self.lock_timeout = lock_timeout
+
+    @functools.cached_property
+    def _lock(self):
+        """Made on first write: a reader (a watcher, many times a second) never needs it."""
+        return lock_for(self.path, timeout=self.lock_timeout)
 
     @classmethod
     def from_file(cls, path: Path, heartbeat_s: float) -> Registry:

@@ -91,10 +91,8 @@ async def episode_page(request: Request) -> Response:
 
 
 async def list_episodes(request: Request) -> Response:
-    view = request.app.state.watcher.view
-    status = request.query_params.get("status")
-    rows = [r for r in view.rows.values() if status is None or r["status"] == status]
-    return JSONResponse({"meta": view.meta, "episodes": rows})
+    listing = request.app.state.watcher.listing(request.query_params.get("status"))
+    return Response(listing, media_type="application/json")
 
 
 async def one_episode(request: Request) -> Response:

@@ -241,6 +241,14 @@ class Watcher:
             payload["meta"] = meta
         self.hub.publish(event("rows", self.view.seq, payload))
 
+    def listing(self, status: str | None = None) -> str:
+        """GET /api/episodes: the board's rows (those of `status`, if given) as JSON, joined from the
+        pre-encoded rows, so that a request encodes only the small meta."""
+        view = self.view
+        rows = ",".join(text for ep, text in view.encoded.items()
+                        if status is None or view.rows[ep]["status"] == status)
+        return f'{{"meta":{json.dumps(view.meta, separators=(",", ":"))},"episodes":[{rows}]}}'
+
     def snapshot(self) -> str:
         """The whole board as one event (a client's first), built from the pre-encoded rows."""
         view = self.view
