@@ -153,10 +153,10 @@ def registry_clean(workdir: Path, ep: str) -> bool:
 
 
 def burst_from_the_page(workdir: Path, count: int, seconds: float, *server_options: str,
-                        timeout: float = 900) -> list[str]:
+                        timeout: float = 900) -> tuple[list[str], int]:
     """`count` detect builds started at once with the page's action on a real `facepipe serve`
     (with `server_options`); checks that every one completed, each built by one run, and that the
-    registry ended clean. Returns the episode names."""
+    registry ended clean. Returns the episode names, and how many clicks the server queued."""
     import signal
 
     from facepipe.tools.browser import click_all, start_server
@@ -174,7 +174,7 @@ def burst_from_the_page(workdir: Path, count: int, seconds: float, *server_optio
     assert {n: rows[n]["status"] for n in names} == {n: "done" for n in names}
     assert all(built_once(workdir, n) for n in names), "an episode was built by two runs"
     assert all(registry_clean(workdir, n) for n in names)
-    return names
+    return names, sum(1 for _, answer in answers if answer.get("queued"))
 
 
 def facepipe(*args: str, cwd: Path | None = None, timeout: float = 300, check: bool = True):

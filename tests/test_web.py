@@ -22,6 +22,7 @@ pytest.importorskip("starlette", reason="facepipe serve needs the web extra: pip
 from starlette.testclient import TestClient  # noqa: E402
 
 from facepipe.base.config import load  # noqa: E402
+from facepipe.base.errors import FacepipeError  # noqa: E402
 from facepipe.base.layout import STEP_OUTPUTS, EpisodePaths  # noqa: E402
 from facepipe.base.unit import Unit  # noqa: E402
 from facepipe.runtime import procinfo  # noqa: E402
@@ -468,6 +469,47 @@ def _two_clicks_then_cancel(client, site):
     assert client.post("/api/episodes/Ep_1/cancel", headers=ORIGIN).status_code == 200
     wait_for(lambda: client.app.state.launcher.launches["Ep_1"].returncode is not None, timeout=60,
              what="the second run to stop")
+
+
+def test_builds_beyond_max_builds_wait_in_a_queue_that_cancel_empties(tmp_path):
+    site = stand_in(tmp_path)
+    with TestClient(create_app(settings_for(site, max_builds=1)), base_url=BASE) as client:
+        wait_for(lambda: len(rows(client)) == 3, timeout=30, what="the watcher's first look")
+        launcher = client.app.state.launcher
+        first = client.post("/api/episodes/Ep_1/build/detect", headers=ORIGIN)
+        assert first.status_code == 202 and first.json()["pid"] and not first.json()["queued"], first.text
+        queued = client.post("/api/episodes/Ep_3/build/detect", headers=ORIGIN)
+        assert queued.status_code == 202 and queued.json()["queued"] == 1 and queued.json()["pid"] is None
+        row = wait_for(lambda: (r := rows(client)["Ep_3"]) and r["status"] == "queued" and r, timeout=15,
+                       what="the queued row")
+        assert row["busy"] and "place 1 in the queue" in row["message"], row
+        again = client.post("/api/episodes/Ep_3/build/detect", headers=ORIGIN)
+        assert again.status_code == 409 and "already queued" in again.json()["error"], again.text
+        # Cancel takes it off the queue: it never starts, and the row says so.
+        off = client.post("/api/episodes/Ep_3/cancel", headers=ORIGIN)
+        assert off.status_code == 200 and "taken off the queue" in off.json()["report"][0], off.text
+        row = wait_for(lambda: (r := rows(client)["Ep_3"]) and not r["busy"] and r, timeout=15, what="Ep_3 to settle")
+        assert row["status"] == "new" and row["launch"]["note"] == "cancelled while queued: it never started"
+        assert launcher.launches["Ep_3"].proc is None
+        # Queued again, it starts by itself when the running build ends.
+        assert client.post("/api/episodes/Ep_3/build/detect", headers=ORIGIN).json()["queued"] == 1
+        assert client.post("/api/episodes/Ep_1/cancel", headers=ORIGIN).status_code == 200
+        wait_for(lambda: launcher.launches["Ep_3"].proc is not None, timeout=60, what="the queued build to start")
+        assert launcher.launches["Ep_1"].returncode is not None and not launcher.queue
+        assert rows(client)["Ep_3"]["launch"]["pid"] == launcher.launches["Ep_3"].proc.pid
+        wait_for(lambda: client.app.state.watcher.view.rows["Ep_3"]["busy"] and
+                 client.post("/api/episodes/Ep_3/cancel", headers=ORIGIN).status_code == 200, timeout=60,
+                 what="Ep_3's run to register and be cancelled")
+        wait_for(lambda: launcher.launches["Ep_3"].returncode is not None, timeout=60, what="Ep_3 to stop")
+
+
+def test_the_page_runs_as_many_builds_at_once_as_the_machine_has_cores_unless_told(site):
+    assert settings_for(site).max_builds == os.cpu_count()
+    assert settings_for(site, max_builds=0).max_builds is None
+    assert settings_for(site, max_builds=3).max_builds == 3
+    assert settings_for(site, profile=REPO / "workflow/profiles/slurm").max_builds is None
+    with pytest.raises(FacepipeError, match="--max-builds -1"):
+        settings_for(site, max_builds=-1)
 
 
 def test_chips_read_the_plan_and_the_live_state(tmp_path):

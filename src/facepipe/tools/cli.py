@@ -138,7 +138,7 @@ def cmd_serve(args) -> int:
     token = checked_token(args.host, args.token)
     port = DEFAULT_PORT if args.port is None else args.port
     return serve(Settings.from_config(cfg, args.config, host=args.host, port=port, token=token,
-                                      profile=args.profile))
+                                      profile=args.profile, max_builds=args.max_builds))
 
 
 def cmd_make_slideshow(args) -> int:
@@ -352,6 +352,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", type=Path,
                    help="Snakemake profile every build runs with, e.g. workflow/profiles/slurm on a login node "
                         "(default: the workstation profile)")
+    s.add_argument("--max-builds", type=int, metavar="N",
+                   help="builds the page runs at once, more wait in a queue (default: the machine's cores on "
+                        "the workstation profile, no limit with --profile; 0: no limit)")
     common(s, videos=True)
     s.set_defaults(func=cmd_serve)
 

@@ -327,7 +327,7 @@ def create_app(settings: Settings) -> Starlette:
     def busy(unit: Unit) -> bool:
         rows = watcher.view.rows if unit.kind == "episode" else watcher.view.seasons
         launch = launcher.launches.get(launch_key(unit))
-        return bool((rows.get(unit.name) or {}).get("busy")) or bool(launch and launch.returncode is None)
+        return bool((rows.get(unit.name) or {}).get("busy")) or bool(launch and launch.alive)
 
     corrector = corrections.Corrector(settings, launcher, busy, poke)
 

@@ -31,6 +31,7 @@ from ...runtime.progress import ACTIVE
 from ...runtime.snapshot import is_running, unit_status
 from ...runtime.steps import STEP_OF_RULE, STEPS
 from .detail import file_stamp
+from .launcher import shown_status
 from .settings import Settings, niced
 
 MISSING = "Missing output files"
@@ -114,10 +115,11 @@ def make_row(settings: Settings, episode: str, has_video: bool, plan: Plan, laun
     active = [{k: a.get(k) for k in ("kind", "name", "pid", "host", "slurm_job_id", "started_at", "stale")}
               for a in st["active"]]
     alive = bool(launch and launch.get("alive"))
+    shown, message = shown_status(status, state.get("message"), launch)
     return {
-        "episode": episode, "video": has_video, "status": status, "running": is_running(st),
-        **{k: state.get(k) for k in ("current_step", "step_index", "message", "pct", "eta_s", "done", "total",
-                                     "target", "updated_at", "run_id")},
+        "episode": episode, "video": has_video, "status": shown, "running": is_running(st),
+        **{k: state.get(k) for k in ("current_step", "step_index", "pct", "eta_s", "done", "total",
+                                     "target", "updated_at", "run_id")}, "message": message,
         "chips": chips(paths, has_video, plan, state),
         "active": active, "warnings": st["flags"] + st["problems"], "log": st["log"], "launch": launch,
         "busy": alive or any(not a["stale"] for a in active),

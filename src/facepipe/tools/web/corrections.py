@@ -134,8 +134,10 @@ class Corrector:
                     "message": f"Recorded {record['id']}. A run holds {unit.name} now: this page starts the "
                                f"{what} that applies it when that run ends (or press {button} then)"}
         self.waiting.discard(unit)
+        started = f"has started (pid {launch.proc.pid})" if launch.proc else \
+            f"is queued ({launch.queued} of {len(self.launcher.queue)} waiting for a free build slot)"
         return {**out, "build": launch.public(),
-                "message": f"Recorded {record['id']}; the {what} that applies it has started (pid {launch.proc.pid})"}
+                "message": f"Recorded {record['id']}; the {what} that applies it {started}"}
 
     async def _build(self, unit: Unit):
         if unit.kind == "episode":

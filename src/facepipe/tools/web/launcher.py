@@ -11,9 +11,18 @@ registers in runtime.json through the workflow's onstart hook like any other, so
 rebuild of a season's correction) is the same with the season's outputs
 (base.layout.SEASON_OUTPUTS) as targets, its output in seasons/{season}/logs/snakemake.log.
 
-A click on an episode that a live run or job holds (or that this server is still starting) is
-refused with the registry's message naming the holder; launches are serialised per episode, so two
-quick clicks cannot both pass that check.
+A click on an episode that a live run or job holds (or that this server is still starting, or
+has queued) is refused with the registry's message naming the holder; launches are serialised per
+episode, so two quick clicks cannot both pass that check.
+
+At most `max_builds` builds run at once (Settings.max_builds: on the workstation profile, as many
+as the machine has cores; through a --profile, no limit, the cluster's queue orders them). A click
+beyond it is accepted and queued: the row shows "queued (k of n)", Cancel takes it off the queue,
+and it starts, in the order clicked, when a running build ends; if a run from the terminal holds
+the episode by then, it is not started and the row says so. Twenty clicks on a 2-core machine so
+run two at a time rather than twenty snakemake processes and their jobs side by side (their memory
+and the page's answers: bench/web.py, burst). The queue is the server's own: a stopped server
+starts none of it.
 
 When snakemake ends, its process group is emptied (its jobs stop if it was killed) and, if it was
 killed before settling its episodes, the episode is marked `error` saying so
@@ -43,7 +52,7 @@ from ...base.unit import Unit
 from ...runtime import procinfo, run_events
 from ...runtime.cancel import cancel
 from ...runtime.launch import snakemake_argv
-from ...runtime.progress import PipelineState
+from ...runtime.progress import ACTIVE, PipelineState
 from ...runtime.registry import Registry
 from ...runtime.snapshot import log_tail
 from .settings import Settings, niced
@@ -66,9 +75,9 @@ class Refused(FacepipeError):
 class Launch:
     episode: str
     step: str
-    proc: subprocess.Popen
+    proc: subprocess.Popen | None  # None while queued (and for a queued launch that never started)
     log: Path
-    started_at: str
+    started_at: str  # when clicked, while queued; when its snakemake started, once it has
     run_id_before: str | None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     returncode: int | None = None
@@ -76,6 +85,13 @@ class Launch:
     note: str | None = None  # how it ended otherwise, when the state does not say
     stopping: bool = False  # stopped by the server (Ctrl-C) or by Cancel before it registered
     kind: str = "episode"  # or "season": `episode` then names the season, and `step` is "season"
+    queued: int | None = None  # its place in the queue (1: next), while it waits for a free slot
+    dropped: bool = False  # a queued launch that will never start (cancelled, the server stopped, held)
+
+    @property
+    def alive(self) -> bool:
+        """Queued, or its snakemake not ended yet."""
+        return not self.dropped and self.returncode is None
 
     @property
     def unit(self) -> Unit:
@@ -87,19 +103,26 @@ class Launch:
 
     def holder(self) -> dict:
         """This launch as a registry entry, for the refusal of a second click."""
-        return {"job_id": f"{self.step}_{self.episode}", "pid": self.proc.pid, "host": procinfo.hostname(),
-                "started_at": self.started_at}
+        return {"job_id": f"{self.step}_{self.episode}", "pid": self.proc.pid if self.proc else None,
+                "host": procinfo.hostname(), "started_at": self.started_at}
 
     def public(self) -> dict:
-        return {"step": self.step, "pid": self.proc.pid, "started_at": self.started_at, "log": str(self.log),
-                "alive": self.returncode is None, "returncode": self.returncode, "error": self.error,
-                "note": self.note}
+        return {"step": self.step, "pid": self.proc.pid if self.proc else None, "started_at": self.started_at,
+                "log": str(self.log), "alive": self.alive, "queued": self.queued, "returncode": self.returncode,
+                "error": self.error, "note": self.note}
 
 
 def launch_key(unit: Unit) -> str:
     """Where a unit's launch is kept (Launcher.launches, .public): an episode by its id (the rows
     read it so), a season as "season:<name>" (no episode id has a colon)."""
     return unit.name if unit.kind == "episode" else f"season:{unit.name}"
+
+
+def shown_status(status: str, message: str | None, launch: dict | None) -> tuple[str, str | None]:
+    """A row's status and message, with a queued launch (Launch.public) shown as such."""
+    if launch and launch.get("queued") and status not in ACTIVE:
+        return "queued", f"waiting for a free build slot: place {launch['queued']} in the queue"
+    return status, message
 
 
 def last_reason(log: Path) -> str:
@@ -125,6 +148,7 @@ class Launcher:
         self.settings = settings
         self.on_change = on_change  # called on the event loop with the unit whose launch changed
         self.launches: dict[str, Launch] = {}  # by launch_key: an episode's id, or "season:<name>"
+        self.queue: list[Launch] = []  # accepted while max_builds were running, in the order clicked
         self.public: dict[str, dict] = {}  # launch_key -> Launch.public(), read by the watcher's thread
         self._locks: dict[str, asyncio.Lock] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -143,16 +167,59 @@ class Launcher:
                 raise Refused("the server is stopping; start the run from the terminal or restart the server")
             registry = self.registry(episode, kind)
             current = self.launches.get(key)
-            if current is not None and current.returncode is None:
+            if current is not None and current.queued:
+                raise Refused(f"{Unit(kind, episode)} is already queued to build ({self._place(current)}); "
+                              "it starts when a running build ends, or Cancel takes it off the queue")
+            if current is not None and current.alive:
                 raise registry.busy(current.holder())
             holder = await asyncio.to_thread(registry.holder)
             if holder is not None:
                 raise registry.busy(holder)
-            launch = self._start(episode, step, kind)
+            launch = Launch(episode, step, None, self._log_path(episode, kind), clock.utc_now(), None, kind=kind)
             self.launches[key] = launch
+            if self._full():
+                self.queue.append(launch)
+                self._renumber()
+            else:
+                self._begin(launch)
         self._changed(launch)
-        threading.Thread(target=self._wait, args=(launch,), name=f"facepipe-run-{episode}", daemon=True).start()
         return launch
+
+    def _running(self) -> int:
+        return sum(1 for x in self.launches.values() if x.proc is not None and x.returncode is None)
+
+    def _full(self) -> bool:
+        limit = self.settings.max_builds
+        return limit is not None and self._running() >= limit
+
+    def _place(self, launch: Launch) -> str:
+        return f"{launch.queued} of {len(self.queue)} waiting"
+
+    def _renumber(self) -> None:
+        for place, launch in enumerate(self.queue, 1):
+            if launch.queued != place:
+                launch.queued = place
+                self._changed(launch)
+
+    def _begin(self, launch: Launch) -> None:
+        """Start the launch's snakemake, and the thread that waits for it."""
+        self._start(launch)
+        threading.Thread(target=self._wait, args=(launch,), name=f"facepipe-run-{launch.episode}",
+                         daemon=True).start()
+
+    def _start_queued(self) -> None:
+        """Start the queue's first launches while fewer than max_builds run (on the event loop)."""
+        while self.queue and not self.stopping and not self._full():
+            launch = self.queue.pop(0)
+            launch.queued = None
+            holder = self.registry(launch.episode, launch.kind).holder()
+            if holder is not None:  # started from the terminal while it waited
+                launch.dropped = True
+                launch.error = f"not started from the queue: {self.registry(launch.episode, launch.kind).busy(holder)}"
+            else:
+                self._begin(launch)
+            self._changed(launch)
+        self._renumber()
 
     def argv(self, episode: str, step: str, kind: str = "episode") -> list[str]:
         s = self.settings
@@ -163,18 +230,20 @@ class Launcher:
                               config={"data_root": s.data_root_arg, "videos_dir": s.videos_dir_arg},
                               extra=s.snakemake_options)
 
-    def _start(self, episode: str, step: str, kind: str = "episode") -> Launch:
-        log_path = EpisodePaths(self.settings.data_root, episode).launch_log if kind == "episode" else \
+    def _log_path(self, episode: str, kind: str) -> Path:
+        return EpisodePaths(self.settings.data_root, episode).launch_log if kind == "episode" else \
             SeasonPaths(self.settings.data_root, episode).log("snakemake")
-        before = PipelineState(self.settings.data_root, Unit(kind, episode)).read()[0] or {}
-        argv = self.argv(episode, step, kind)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "w", encoding="utf-8") as log:
+
+    def _start(self, launch: Launch) -> None:
+        before = PipelineState(self.settings.data_root, launch.unit).read()[0] or {}
+        argv = self.argv(launch.episode, launch.step, launch.kind)
+        launch.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(launch.log, "w", encoding="utf-8") as log:
             log.write(f"# {clock.utc_now()} facepipe serve: {subprocess.list2cmdline(argv)}\n")
             log.flush()
-            proc = subprocess.Popen(niced(argv), cwd=self.settings.workdir, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        return Launch(episode, step, proc, log_path, clock.utc_now(), before.get("run_id"), kind=kind)
+            launch.proc = subprocess.Popen(niced(argv), cwd=self.settings.workdir, stdin=subprocess.DEVNULL,
+                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        launch.started_at, launch.run_id_before = clock.utc_now(), before.get("run_id")
 
     def _wait(self, launch: Launch) -> None:
         """In the launch's own thread: wait for snakemake, settle what it left, tell the loop."""
@@ -208,6 +277,7 @@ class Launcher:
     def _ended(self, launch: Launch) -> None:
         launch.ended.set()
         self._changed(launch)
+        self._start_queued()
 
     def _changed(self, launch: Launch) -> None:
         if self.launches.get(launch.key) is launch:  # not one a later launch replaced
@@ -218,11 +288,18 @@ class Launcher:
         """Stop the episode's (kind "season": the season's) build as `facepipe cancel` does; a run
         this server is still starting (not registered yet) gets SIGINT on its process group."""
         unit = Unit(kind, episode)
+        launch = self.launches.get(launch_key(unit))
+        if launch is not None and launch.queued:
+            self.queue.remove(launch)
+            launch.queued, launch.dropped, launch.note = None, True, "cancelled while queued: it never started"
+            self._changed(launch)
+            self._renumber()
+            return [f"{launch.step}: taken off the queue before it started"]
         try:
             return await asyncio.to_thread(cancel, self.settings.data_root, unit, None, self.settings.heartbeat_s)
         except FacepipeError:
             launch = self.launches.get(launch_key(unit))
-            if launch is None or launch.returncode is not None:
+            if launch is None or launch.proc is None or launch.returncode is not None:
                 raise
         launch.stopping = True
         with contextlib.suppress(ProcessLookupError):
@@ -232,7 +309,13 @@ class Launcher:
     async def stop_all(self) -> None:
         """The server is stopping: end every run it started as Ctrl-C would, and wait for them."""
         self.stopping = True
-        live = [launch for launch in self.launches.values() if launch.returncode is None]
+        for launch in self.queue:
+            launch.queued, launch.dropped, launch.note = None, True, "not started: the server stopped"
+        if self.queue:
+            print(f"facepipe serve: {len(self.queue)} queued build(s) not started: "
+                  + ", ".join(x.episode for x in self.queue), file=sys.stderr, flush=True)
+        self.queue = []
+        live = [launch for launch in self.launches.values() if launch.proc is not None and launch.returncode is None]
         if not live:
             return
         print(f"facepipe serve: stopping {len(live)} run(s) started here (SIGINT, as Ctrl-C): "

@@ -18,6 +18,7 @@ from ...base.seasons import group
 from ...base.unit import Unit
 from ...runtime.snapshot import unit_status
 from .detail import corrections_of, file_stamp, still_url, version
+from .launcher import shown_status
 from .settings import Settings
 
 # The files of a season the pages may show, by the name they are asked for.
@@ -58,8 +59,9 @@ def make_row(settings: Settings, season: str, episodes: list[str], launch: dict 
     status = unit_status(settings.data_root, Unit.season(season), settings.heartbeat_s)
     state = status["state"] or {}
     cast = cast_of(settings, season)
-    return {"season": season, "episodes": episodes, "status": state.get("status") or "new",
-            "current_step": state.get("current_step"), "message": state.get("message"), "pct": state.get("pct"),
+    shown, message = shown_status(state.get("status") or "new", state.get("message"), launch)
+    return {"season": season, "episodes": episodes, "status": shown,
+            "current_step": state.get("current_step"), "message": message, "pct": state.get("pct"),
             "updated_at": state.get("updated_at"), "eta_s": state.get("eta_s"),
             "busy": bool(launch and launch.get("alive")) or any(not a.get("stale") for a in status["active"]),
             "cast_members": len(cast.get("cast", [])) if cast else None,

@@ -45,6 +45,8 @@ class Settings:
     port: int = DEFAULT_PORT
     token: str | None = None
     poll_s: float = POLL_S
+    # How many of the page's builds run at once; more are queued (web.launcher). None: no limit.
+    max_builds: int | None = None
 
     @classmethod
     def from_config(cls, cfg: dict, config_file: str | Path | None = None, workdir: str | Path | None = None,
@@ -55,6 +57,7 @@ class Settings:
         references = (cfg.get("cluster") or {}).get("references")
         if options.get("profile") is not None:
             options["profile"] = checked_profile(workdir / options["profile"])
+        options["max_builds"] = max_builds(options.get("max_builds"), options.get("profile"))
         return cls(workdir=workdir, data_root=workdir / cfg["data_root"], data_root_arg=str(cfg["data_root"]),
                    videos_dir=workdir / cfg["videos_dir"], videos_dir_arg=str(cfg["videos_dir"]),
                    config_file=path.resolve() if path else None,
@@ -81,6 +84,18 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def max_builds(given: int | None, profile: Path | None) -> int | None:
+    """The page's builds that may run at once: `given` (0: no limit); by default, on the
+    workstation profile as many as the machine has cores (each build's jobs share them, and twenty
+    builds side by side would only add their memory and slow the page), and through a --profile no
+    limit (its cluster's queue orders the jobs)."""
+    if given is not None:
+        if given < 0:
+            raise FacepipeError(f"--max-builds {given}: give a number of builds, or 0 for no limit")
+        return given or None
+    return None if profile is not None else max(1, os.cpu_count() or 1)
 
 
 def checked_profile(path: Path) -> Path:

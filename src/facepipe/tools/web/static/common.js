@@ -186,7 +186,7 @@ const FP = (() => {
         notice.className = "notice";
         setText(notice, `${what} refused: ${result.body.error || `HTTP ${result.status}`}`);
       } else {
-        const text = result.body.report ? result.body.report.join("; ") : `${what}: snakemake started (pid ${result.body.pid})`;
+        const text = result.body.report ? result.body.report.join("; ") : (result.body.queued ? `${what}: queued (place ${result.body.queued}); it starts when a running build ends` : `${what}: snakemake started (pid ${result.body.pid})`);
         notice.className = "notice info";
         setText(notice, text);
         setTimeout(() => { if (notice.textContent === text) setText(notice, ""); }, 8000);

@@ -98,7 +98,7 @@
     if (sortKey === "episode") return [row.episode];
     if (sortKey === "progress") return [-(row.pct || 0), row.episode];
     if (sortKey === "updated") return [-(Date.parse(row.updated_at || 0) || 0), row.episode];
-    return [RANK[entry.group], row.episode];
+    return [RANK[entry.group], row.status === "queued" ? (row.launch || {}).queued || 1 : 0, row.episode];
   }
 
   function compare(a, b) {
