@@ -1,4 +1,4 @@
-"""dlib's face descriptor network run by ONNX Runtime.
+"""dlib's face descriptor network run by ONNX Runtime (embed.engine: onnxruntime, auto on a CPU).
 
 The graph is written from dlib's own file (read by dlib_weights.py, folded as for torch:
 dlib_weights.folded_weights), layer by layer with onnx.helper, and cached as an .onnx file
