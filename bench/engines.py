@@ -13,9 +13,10 @@ T = 1 (as the detect and embed workers run) and 2, the two engines taking turns 
 process: ms per call (median over rounds), torch / ORT. Outputs: the largest absolute difference of
 the networks' outputs, of the boxes, scores and landmarks found on the frames, and the smallest
 cosine similarity of the descriptors. Start-up: fresh processes timing import + model load of
-each engine from its warm cache (what each embed worker and detect worker pays).
+each engine from its warm cache (what each embed worker and detect worker pays); and the embed
+stage itself (2 workers) on stills that are the shared photos, on each engine.
 
-    python bench/engines.py [--frames 12] [--rounds 7]
+    python bench/engines.py [--frames 12] [--rounds 7] [--threads 1 2] [--parts networks startup stage]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -245,7 +247,53 @@ print(json.dumps({{"import": t1 - t0, "load": t2 - t1, "torch": "torch" in sys.m
 """
 
 
+STAGE = """
+import json, sys, time
+from facepipe.base.config import defaults
+from facepipe.stages.embed import embed_stills
+t0 = time.perf_counter()
+seen = []
+def progress(done, total, message):
+    seen.append((time.perf_counter() - t0, done))
+n = embed_stills(sys.argv[1], sys.argv[2], {**defaults()["embed"], "engine": sys.argv[3]}, progress, workers=2)
+elapsed = time.perf_counter() - t0
+first = next((t, d) for t, d in seen if d > 0)  # the first batch back: the workers are up
+print(json.dumps({"stills": n, "seconds": elapsed, "first": first[0], "steady": (n - first[1]) / (elapsed - first[0])}))
+"""
+
+
+def embed_stage(rounds: int, repeat: int = 6) -> dict[str, dict]:
+    """The embed stage as the embed job runs it (embed_stills, 2 worker processes) on stills that
+    are the shared photos (each `repeat` times, whole photo as the face box), on each engine in
+    turn, in fresh processes: seconds to the first batch back, in all, and stills/s once running."""
+    import tempfile
+
+    photos = sorted(p for s in ("lfw10", "johns") for p in (SHARED / "faces" / s).glob("*/*.jpg"))
+    runs: dict[str, list] = {"torch": [], "onnxruntime": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        stills = []
+        for path in photos * repeat:  # the manifest names the shared files themselves: nothing is copied
+            h, w = cv2.imread(str(path)).shape[:2]
+            stills.append({"file": str(path), "track_id": len(stills), "quality": 1.0,
+                           "box_in_crop": [0, 0, w - 1, h - 1]})
+        (Path(tmp) / "manifest.json").write_text(json.dumps({"stills": stills}))
+        for _ in range(rounds):
+            for engine in runs:
+                proc = subprocess.run([sys.executable, "-c", STAGE, tmp, f"{tmp}/{engine}.npz", engine],
+                                      capture_output=True, text=True, check=True)
+                runs[engine].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        a, b = (np.load(f"{tmp}/{e}.npz")["vectors"].astype(np.float64) for e in runs)
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return {e: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "first", "steady")}
+            | {"stills": rs[0]["stills"], "min cosine": float(cos.min())} for e, rs in runs.items()}
+
+
 def startup(rounds: int) -> dict[str, dict]:
+    from facenet_pytorch import MTCNN
+
+    model = MTCNN(keep_all=True, device="cpu")
+    for net in NETS:  # what the detect child opens
+        (OUT / f"mtcnn_{net}.onnx").write_bytes(mtcnn_graph(net, getattr(model, net)))
     runs: dict[str, list] = {k: [] for k in STARTUP}
     for _ in range(rounds):
         for name, code in STARTUP.items():
@@ -305,8 +353,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=12)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--parts", nargs="+", choices=["networks", "startup", "stage"], default=["networks", "startup",
+                                                                                             "stage"])
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
+    if "networks" not in args.parts:
+        results = {"machine": machine(), "rows": [],
+                   "startup": startup(max(3, args.rounds // 2)) if "startup" in args.parts else {},
+                   "embed stage": embed_stage(max(2, args.rounds // 2)) if "stage" in args.parts else {}}
+        return report(results)
     small = frames(args.frames)
     large = [cv2.resize(f, (1280, 720), interpolation=cv2.INTER_CUBIC) for f in small]
     chip_batch = chips()
@@ -326,11 +382,9 @@ def main() -> int:
         middle, largest = ordered[len(ordered) // 2], ordered[-1]
         picked[net] = [(f"n={len(middle)} (median)", middle), (f"n={len(largest)} (largest)", largest)]
     sizes = {net: [len(b) for b in rec.batches] for net, rec in zip(NETS, recorders)}
-    for net in NETS:  # for the start-up figures
-        (OUT / f"mtcnn_{net}.onnx").write_bytes(mtcnn_graph(net, getattr(model, net)))
     rows = []
     frame_rounds = max(3, args.rounds // 2)
-    for threads in (1, 2):
+    for threads in args.threads:
         torch.set_num_threads(threads)
         rows += network_rows(threads, model, recorders, picked, args.rounds)
         rows.append(frame_row(threads, "720p frame, facepipe's cascade (auto)", 0.5,
@@ -338,15 +392,23 @@ def main() -> int:
         rows.append(frame_row(threads, "360p frame, facenet-pytorch's cascade (auto)", 1.0, facenet_faces, small,
                               frame_rounds))
         rows.append(dlib_row(threads, chip_batch, args.rounds))
-    results = {"machine": machine(), "frames": len(large), "rows": rows, "startup": startup(frame_rounds),
+    results = {"machine": machine(), "frames": len(large), "rows": rows,
+               "startup": startup(frame_rounds) if "startup" in args.parts else {},
+               "embed stage": embed_stage(max(2, args.rounds // 2)) if "stage" in args.parts else {},
                "batch sizes": {k: {"calls": len(v), "median": statistics.median(v)} for k, v in sizes.items()}}
+    return report(results)
+
+
+def report(results: dict) -> int:
     (OUT / "engines.json").write_text(json.dumps(results, indent=1))
     print(f"machine: {results['machine']}")
-    print(f"frames: {len(large)} of {VIDEO.name} (720p: upscaled); batches per frame: "
-          + ", ".join(f"{k} {v['calls'] / len(large):.1f} (median n {v['median']:.0f})"
-                      for k, v in results["batch sizes"].items()))
+    if results["rows"]:
+        n = results["frames"]
+        print(f"frames: {n} of {VIDEO.name} (720p: upscaled); batches per frame: "
+              + ", ".join(f"{k} {v['calls'] / n:.1f} (median n {v['median']:.0f})"
+                          for k, v in results["batch sizes"].items()))
     print(f"{'T':>2} {'network, input':<48} {'torch ms':>9} {'ORT ms':>8} {'torch/ORT':>9}  outputs")
-    for r in rows:
+    for r in results["rows"]:
         extra = f"max abs diff {r['max abs diff']:.1e}"
         if "min cosine" in r:
             extra += f", min cosine {r['min cosine']:.7f} ({r['chips']} chips)"
@@ -359,6 +421,10 @@ def main() -> int:
     for name, s in results["startup"].items():
         print(f"  {name:<20} import {s['import']:.2f} s, model {s['load']:.2f} s, process wall {s['wall']:.2f} s"
               f"{'' if s['torch imported'] else ' (torch never imported)'}")
+    print("the embed stage, 2 workers, in a fresh process (median of runs):")
+    for engine, r in results["embed stage"].items():
+        print(f"  {engine:<12} {r['stills']} stills: {r['seconds']:.1f} s, first batch back after {r['first']:.1f} s, "
+              f"{r['steady']:.0f} stills/s once running; min cosine to the other engine {r['min cosine']:.7f}")
     return 0
 
 
