@@ -1,13 +1,14 @@
-"""Bench 5: embedding stills per second, dlib (the network in PyTorch) against dlib-native (dlib's
-own C++ code), on 2 cores, and the embed job's peak memory.
+"""Bench 5: embedding stills per second, dlib (the network read by facepipe, on the default
+embed.engine: ONNX Runtime on a CPU) against dlib-native (dlib's own C++ code), on 2 cores, and
+the embed job's peak memory.
 
 Both run facepipe's embed stage as the embed job does (embed_stills with the job's two worker
 processes) in a fresh process each, on the same stills: those of the crowded 720p bench episode
 (built by a default run of `snakemake cluster_target`). Reports stills/s of each over the whole
-call (the workers' start, torch's import and the model load included: a fixed 3-5 s that a
-longer episode spreads over more stills) and once the first batch is back, the ratios, the
-cosine similarity of their vectors, and the peak memory of that run's embed job (Snakemake's
-benchmark file: the job and its workers together).
+call (the workers' start, the engine's import and the model load included: a fixed 3-5 s with
+torch, under a second with ONNX Runtime, that a longer episode spreads over more stills) and
+once the first batch is back, the ratios, the cosine similarity of their vectors, and the peak
+memory of that run's embed job (Snakemake's benchmark file: the job and its workers together).
 Goal: dlib at least 8 times dlib-native; peak memory under 1.5 GB.
 
     python bench/embed.py [--seconds 60]
@@ -63,7 +64,7 @@ def main() -> int:
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     print(f"machine: {machine()}")
     print(f"stills: {fast['stills']} of the crowded 720p episode ({args.seconds:.0f} s)")
-    for name, r in (("dlib (PyTorch)", fast), ("dlib-native", slow)):
+    for name, r in (("dlib", fast), ("dlib-native", slow)):
         print(f"{name}: {r['stills'] / r['seconds']:.1f} stills/s over the whole call ({r['seconds']:.1f} s, 2 worker "
               f"processes, their start and model load included); {r['steady']:.1f} stills/s once the first batch "
               f"is back ({r['start']:.1f} s in)")

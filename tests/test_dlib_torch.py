@@ -1,11 +1,15 @@
-"""facepipe.stages.embed.dlib_resnet (dlib's face descriptor network in PyTorch) and dlib_weights (the reader of its
-file), checked against dlib itself."""
+"""facepipe.stages.embed.dlib_resnet (dlib's face descriptor network in PyTorch), dlib_onnx (the same network on
+ONNX Runtime) and dlib_weights (the reader of its file), checked against dlib itself and each other."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import json
 import os
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -15,6 +19,7 @@ import pytest
 import torch
 
 from facepipe.base.errors import FacepipeError
+from facepipe.stages.embed.dlib_onnx import DlibOnnx
 from facepipe.stages.embed.dlib_resnet import DlibResNet
 from facepipe.stages.embed.dlib_weights import SHAPE_PREDICTOR_FILE, default_weights, models_file, read_dlib_net
 from helpers import SHARED
@@ -102,9 +107,9 @@ def _face_box(img: np.ndarray, whole_image_ok: bool) -> tuple[tuple | None, str]
     return None, "no face found by dlib's HOG detector nor by MTCNN"
 
 
-@pytest.mark.media
-@pytest.mark.parametrize("photos", list(SETS))
-def test_same_descriptors_as_dlib(photos):
+@functools.cache
+def _photo_set(photos: str) -> tuple[list, list, list, dict, list]:
+    """A shared photo set's (images, face boxes, photos skipped, how the boxes were found, files)."""
     files = sorted((SHARED / "faces" / photos).glob("*/*.jpg"))
     assert files, f"no photos under {SHARED / 'faces' / photos}"
     images, boxes, skipped, how = [], [], [], {}
@@ -117,6 +122,13 @@ def test_same_descriptors_as_dlib(photos):
             continue
         images.append(img)
         boxes.append(box)
+    return images, boxes, skipped, how, files
+
+
+@pytest.mark.media
+@pytest.mark.parametrize("photos", list(SETS))
+def test_same_descriptors_as_dlib(photos):
+    images, boxes, skipped, how, files = _photo_set(photos)
     if skipped:
         warnings.warn(f"{photos}: {len(skipped)} photos skipped: " + "; ".join(skipped), stacklevel=2)
     assert len(skipped) <= len(files) // 50, f"too many photos without a face: {skipped}"
@@ -146,15 +158,20 @@ def _assert_one_line_error(excinfo, path: Path):
     return message
 
 
-def test_missing_weights(tmp_path):
+ENGINES = {"torch": lambda path: DlibResNet(path, device="cpu"), "onnxruntime": lambda path: DlibOnnx(path)}
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_missing_weights(tmp_path, engine):
     path = tmp_path / "nowhere.dat"
     with _cache_home(tmp_path / "cache"), pytest.raises(FacepipeError) as excinfo:
-        DlibResNet(path, device="cpu")
+        ENGINES[engine](path)
     assert "reinstall face-recognition-models" in _assert_one_line_error(excinfo, path)
 
 
+@pytest.mark.parametrize("engine", list(ENGINES))
 @pytest.mark.parametrize("damage", ["half", "last byte cut", "byte added", "random bytes", "empty"])
-def test_damaged_weights(tmp_path, damage):
+def test_damaged_weights(tmp_path, damage, engine):
     data = WEIGHTS.read_bytes()
     damaged = {
         "half": data[: len(data) // 2],
@@ -166,7 +183,7 @@ def test_damaged_weights(tmp_path, damage):
     path = tmp_path / "damaged.dat"
     path.write_bytes(damaged)
     with _cache_home(tmp_path / "cache"), pytest.raises(FacepipeError) as excinfo:
-        DlibResNet(path, device="cpu")
+        ENGINES[engine](path)
     message = _assert_one_line_error(excinfo, path)
     assert "not dlib's face recognition network" in message and "reinstall face-recognition-models" in message
 
@@ -222,26 +239,153 @@ def test_bad_chips():
 
 
 def test_same_vectors_as_dlib_on_every_still_of_the_shared_videos(built_run):
-    """facepipe's `dlib` embedder (this network, batched) against `dlib-native` (dlib's own code),
-    as the embed stage runs them, on every still of both shared videos."""
-    import json
-
+    """facepipe's `dlib` embedder (this network, batched) on each engine against `dlib-native`
+    (dlib's own code), as the embed stage runs them, on every still of both shared videos."""
     import cv2
 
     from facepipe.stages.embed.embedders import DlibEmbedder, DlibNativeEmbedder
     from helpers import paths
 
     with _cache_home(_PRIVATE_CACHE["dir"]):
-        mine, native = DlibEmbedder("cpu"), DlibNativeEmbedder()
-    count, worst = 0, 1.0
+        mine = {engine: DlibEmbedder("cpu", engine) for engine in ENGINES}
+    native = DlibNativeEmbedder()
+    count, worst = 0, dict.fromkeys(mine, 1.0)
     for ep in ("hamilton_clip", "walking_and_pause"):
         stills_dir = paths(built_run, ep).stills_dir
         stills = json.loads((stills_dir / "manifest.json").read_text())["stills"]
         rgbs = [cv2.cvtColor(cv2.imread(str(stills_dir / s["file"])), cv2.COLOR_BGR2RGB) for s in stills]
-        got = mine.embed_chips(np.stack([mine.chip(rgb, s["box_in_crop"]) for rgb, s in zip(rgbs, stills)]))
         want = np.stack([native.embed(rgb, s["box_in_crop"], None) for rgb, s in zip(rgbs, stills)])
-        cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
-        assert cos.min() >= MIN_COSINE, (ep, cos.min())
-        count, worst = count + len(stills), min(worst, float(cos.min()))
-    print(f"\n{count} stills, min cosine {worst:.9f}")
+        for engine, embedder in mine.items():
+            got = embedder.embed_chips(np.stack([embedder.chip(rgb, s["box_in_crop"]) for rgb, s in zip(rgbs, stills)]))
+            cos = _cosines(got, want)
+            assert cos.min() >= MIN_COSINE, (engine, ep, cos.min())
+            worst[engine] = min(worst[engine], float(cos.min()))
+        count += len(stills)
+    print(f"\n{count} stills, min cosine {worst}")
     assert count >= 20
+
+
+# ----------------------------------------------------------------------------------------
+# ONNX Runtime (embed.engine: onnxruntime, auto on a CPU)
+
+
+def _chips(photos: str) -> np.ndarray:
+    """dlib's chips of a shared photo set's faces, cut as compute_face_descriptor cuts them."""
+    images, boxes, *_ = _photo_set(photos)
+    predictor = _dlib_models()[1]
+    return np.stack([dlib.get_face_chip(img, predictor(img, dlib.rectangle(*map(int, box))), size=150, padding=0.25)
+                     for img, box in zip(images, boxes)])
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+@pytest.mark.media
+def test_onnxruntime_gives_torchs_descriptors():
+    """The ONNX model against DlibResNet on the real chips of both photo sets: all of them on one
+    thread, as an embed worker runs it, in the stage's batches of 32; five one at a time; a batch
+    on two threads."""
+    chips = np.concatenate([_chips(photos) for photos in SETS])
+    want = _net().descriptors(chips)
+    worst, max_abs = 1.0, 0.0
+    with _cache_home(_PRIVATE_CACHE["dir"]):
+        one, two = DlibOnnx(threads=1), DlibOnnx(threads=2)
+        for got in (one.descriptors(chips), np.concatenate([one.descriptors(c) for c in chips[:5]]),
+                    two.descriptors(chips[:32])):
+            cos = _cosines(got, want[: len(got)])
+            assert cos.min() >= MIN_COSINE, (len(got), cos.min())
+            worst, max_abs = min(worst, cos.min()), max(max_abs, float(np.abs(got - want[: len(got)]).max()))
+    print(f"\n{len(chips)} chips: min cosine {worst:.9f}, max abs difference {max_abs:.1e}")
+    assert len(chips) >= 140
+
+
+def _onnx_files(folder: Path) -> list[Path]:
+    return sorted((folder / "facepipe").glob("dlib_resnet_v1-*.onnx"))
+
+
+def test_onnx_cache_is_reused_and_rebuilt_when_damaged(tmp_path):
+    chips = np.random.default_rng(1).integers(0, 256, (3, 150, 150, 3), dtype=np.uint8)
+    with _cache_home(tmp_path):
+        first = DlibOnnx().descriptors(chips)
+        cached = _onnx_files(tmp_path)
+        assert len(cached) == 1 and list((tmp_path / "facepipe").iterdir()) == cached  # whole, no temp file left
+        made = cached[0].stat()
+        start = time.perf_counter()
+        net = DlibOnnx()
+        print(f"\nload from the cache: {(time.perf_counter() - start) * 1000:.0f} ms")
+        again = cached[0].stat()
+        assert (again.st_ino, again.st_mtime_ns) == (made.st_ino, made.st_mtime_ns)  # opened, not rebuilt
+        np.testing.assert_array_equal(net.descriptors(chips), first)
+        whole = cached[0].read_bytes()
+        for damage in (b"not an onnx model", whole[: len(whole) // 2], whole[:-40]):
+            cached[0].write_bytes(damage)
+            np.testing.assert_array_equal(DlibOnnx().descriptors(chips), first)  # built again, without a word
+            assert cached[0].read_bytes() == whole
+    # a cache folder that cannot be made: built in memory, no error
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with _cache_home(blocker):
+        np.testing.assert_array_equal(DlibOnnx().descriptors(chips), first)
+
+
+def test_onnx_cache_of_other_weights_is_not_used(tmp_path):
+    """The cached model's name and recorded key are its weights' (sha256), graph version and opset;
+    a file of that name recording another key (a foreign or stale model) is built again."""
+    from facepipe.base.model_cache import file_id
+    from facepipe.base.onnx_models import KEY, cache_path, model_key
+    from facepipe.stages.embed.dlib_onnx import GRAPH_VERSION, MODEL_NAME
+
+    chips = np.random.default_rng(2).integers(0, 256, (2, 150, 150, 3), dtype=np.uint8)
+    with _cache_home(tmp_path):
+        want = DlibOnnx().descriptors(chips)
+        (cached,) = _onnx_files(tmp_path)
+        key = model_key(MODEL_NAME, GRAPH_VERSION, [file_id(WEIGHTS)])
+        assert cache_path(MODEL_NAME, key) == cached
+        import onnx
+
+        model = onnx.load(cached)
+        assert {p.key: p.value for p in model.metadata_props}[KEY] == key
+        # the same name holding a model recorded for something else: replaced
+        model.metadata_props[0].value = key.replace(file_id(WEIGHTS)["sha256"], "0" * 64)
+        onnx.save(model, cached)
+        np.testing.assert_array_equal(DlibOnnx().descriptors(chips), want)
+        assert {p.key: p.value for p in onnx.load(cached).metadata_props}[KEY] == key
+
+
+WORKER = """
+import hashlib, json, sys
+import numpy as np
+from facepipe.base.config import defaults
+from facepipe.stages.embed.stage import _worker_embedder
+
+embedder = _worker_embedder(defaults()["embed"])  # as an embed worker builds it: engine auto, cpu
+vectors = embedder.embed_chips(np.load(sys.argv[1]))
+print(json.dumps({"engine": embedder.engine, "torch": "torch" in sys.modules,
+                  "vectors": hashlib.sha256(vectors.tobytes()).hexdigest()}))
+"""
+
+
+@pytest.mark.media
+def test_embed_workers_on_onnxruntime_never_import_torch_and_share_one_cache(tmp_path):
+    """Two fresh processes built as embed workers at once, on an empty cache: both build the model
+    and publish it, one whole file is left, and neither imports torch; their vectors are the same."""
+    np.save(tmp_path / "chips.npy", _chips("johns")[:4])
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / "chips.npy")], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert all(r["engine"] == "onnxruntime" and not r["torch"] for r in results), results
+    assert results[0]["vectors"] == results[1]["vectors"]
+    (cached,) = _onnx_files(tmp_path / "cache")
+    assert list((tmp_path / "cache" / "facepipe").iterdir()) == [cached]  # no temp file left
+    made = cached.stat()
+    with _cache_home(tmp_path / "cache"):  # the file left is whole: it opens and gives the same vectors
+        vectors = DlibOnnx().descriptors(np.load(tmp_path / "chips.npy"))
+    assert hashlib.sha256(vectors.tobytes()).hexdigest() == results[0]["vectors"]
+    assert cached.stat().st_mtime_ns == made.st_mtime_ns

@@ -311,7 +311,21 @@ def test_cuda_without_a_cuda_device_fails_in_one_line_naming_the_key(monkeypatch
     with pytest.raises(FacepipeError) as err:
         make_detector({**DETECT_CFG, "device": "cuda"}, 1280, 720)
     assert str(err.value) == "detect.device is 'cuda' but no CUDA device is available; set detect.device: cpu"
-    for embedder in ("dlib", "facenet"):
+    for embedder, engine in (("dlib", "auto"), ("dlib", "torch"), ("facenet", "auto")):  # auto: torch on CUDA
         with pytest.raises(FacepipeError) as err:
-            make_embedder({**defaults()["embed"], "embedder": embedder, "device": "cuda:0"})
+            make_embedder({**defaults()["embed"], "embedder": embedder, "device": "cuda:0", "engine": engine})
         assert str(err.value) == "embed.device is 'cuda:0' but no CUDA device is available; set embed.device: cpu"
+
+
+def test_embed_engine_is_onnxruntime_on_the_cpu_torch_on_cuda_and_never_onnxruntime_on_cuda():
+    from facepipe.stages.embed.embedders import dlib_engine
+
+    assert defaults()["embed"]["engine"] == "auto"
+    assert [dlib_engine(e, "cpu") for e in ("auto", "torch", "onnxruntime")] == ["onnxruntime", "torch", "onnxruntime"]
+    assert dlib_engine("auto", "cuda:1") == dlib_engine("torch", "cuda") == "torch"
+    with pytest.raises(FacepipeError) as err:
+        make_embedder({**defaults()["embed"], "device": "cuda", "engine": "onnxruntime"})
+    assert str(err.value) == ("embed.engine is 'onnxruntime' but embed.device is 'cuda': facepipe runs ONNX Runtime "
+                              "on the CPU only; set embed.engine: auto (or torch) for cuda")
+    wrong = problem({"embed": {"engine": "tensorrt"}})
+    assert wrong.startswith("config key embed.engine: 'tensorrt' is not one of") and "\n" not in wrong

@@ -88,7 +88,7 @@ def _models(embed_cfg: dict, embedder: str):
     from ..stages.embed import make_embedder
 
     device = embed_cfg["device"]
-    key = (embedder, device, embed_cfg.get("facenet_weights"))
+    key = (embedder, device, embed_cfg.get("engine"), embed_cfg.get("facenet_weights"))
     with _MODELS_LOCK:
         if ("detector", device) not in _MODELS:
             _MODELS["detector", device] = photo_detector(device)

@@ -11,7 +11,6 @@ are cached (written through base.atomic) so that the file is parsed once.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from torch import nn
 
 from ...base import atomic
 from ...base.errors import FacepipeError
+from ...base.model_cache import cache_dir, file_id
 from .dlib_weights import (
     BLOCKS,
     CHIP_SIZE,
@@ -31,6 +31,7 @@ from .dlib_weights import (
     STEM_POOL,
     DlibLayer,
     default_weights,
+    folded_weights,
     read_dlib_net,
     unreadable,
 )
@@ -103,37 +104,16 @@ class DlibResNetModule(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
-def _fold(con: DlibLayer, affine: DlibLayer) -> tuple[np.ndarray, np.ndarray]:
-    """The convolution followed by its affine layer as one convolution (float64)."""
-    g, b = affine.tensors["gamma"].astype(np.float64), affine.tensors["beta"].astype(np.float64)
-    weight = con.tensors["weight"].astype(np.float64) * g[:, None, None, None]
-    bias = con.tensors["bias"].astype(np.float64) * g + b
-    return weight, bias
-
-
 def state_dict_from_layers(layers: list[DlibLayer]) -> dict[str, torch.Tensor]:
-    """The parsed layers as `DlibResNetModule` weights: each affine folded into its convolution,
-    the input scaling into the first."""
-    convs = [l for l in layers if l.kind == "con"]
-    affines = [l for l in layers if l.kind == "affine"]
-    # in dlib's order every convolution is followed directly by its affine layer
-    order = [l.kind for l in layers if l.kind in ("con", "affine")]
-    assert order == ["con", "affine"] * len(convs) and len(convs) == 1 + 2 * BLOCKS
-    folded = [_fold(c, a) for c, a in zip(convs, affines)]
-    # conv1((x - mean) / 256) = conv1'(x) with w' = w / 256, b' = b - sum(w * mean) / 256, as
-    # conv1 pads nothing
-    w, b = folded[0]
-    mean = np.asarray(layers[0].args["mean_rgb"], np.float64)
-    divisor = layers[0].args["divisor"]
-    folded[0] = (w / divisor, b - (w * mean[None, :, None, None]).sum(axis=(1, 2, 3)) / divisor)
+    """The parsed layers as `DlibResNetModule` weights (folded: dlib_weights.folded_weights)."""
+    convs, fc = folded_weights(layers)
     names = ["conv1"] + [f"blocks.{i}.conv_{ab}" for i in range(BLOCKS) for ab in "ab"]
     sd = {}
-    for name, (w, b) in zip(names, folded):
+    for name, (w, b) in zip(names, convs):
         # stored channels last, the layout used on CPU: a load from the cache then copies nothing
-        sd[f"{name}.weight"] = torch.from_numpy(w.astype(np.float32)).contiguous(memory_format=torch.channels_last)
-        sd[f"{name}.bias"] = torch.from_numpy(b.astype(np.float32))
-    fc = next(l for l in layers if l.kind == "fc")
-    sd["fc.weight"] = torch.from_numpy(np.ascontiguousarray(fc.tensors["weight"].T))
+        sd[f"{name}.weight"] = torch.from_numpy(w).contiguous(memory_format=torch.channels_last)
+        sd[f"{name}.bias"] = torch.from_numpy(b)
+    sd["fc.weight"] = torch.from_numpy(np.ascontiguousarray(fc.T))
     return sd
 
 
@@ -141,24 +121,8 @@ def state_dict_from_layers(layers: list[DlibLayer]) -> dict[str, torch.Tensor]:
 # The cache of parsed weights.
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "facepipe"
-
-
-def _source_id(path: Path) -> dict:
-    """Identifies the weights file by its contents: size and sha256 (~25 ms for its 22 MB)."""
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-            size += len(chunk)
-    return {"size": size, "sha256": h.hexdigest()}
-
-
 def _cache_path(source: dict) -> Path:
-    return _cache_dir() / f"dlib_resnet_v1-{source['sha256'][:16]}-{source['size']}.pt"
+    return cache_dir() / f"dlib_resnet_v1-{source['sha256'][:16]}-{source['size']}.pt"
 
 
 def _expected_shapes() -> dict[str, tuple]:
@@ -192,7 +156,7 @@ def _save_cache(cache: Path, source: dict, state_dict: dict) -> None:
 def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:
     """The folded weights of `weights`, from the cache when it holds this very file."""
     try:
-        source = _source_id(weights)
+        source = file_id(weights)
     except OSError as e:
         raise unreadable(weights, e) from None
     cache = _cache_path(source)

@@ -108,6 +108,33 @@ class DlibLayer:
         return f"DlibLayer({self.kind}, {self.args}, {shapes})"
 
 
+def _fold(con: DlibLayer, affine: DlibLayer) -> tuple[np.ndarray, np.ndarray]:
+    """The convolution followed by its affine layer as one convolution (float64)."""
+    g, b = affine.tensors["gamma"].astype(np.float64), affine.tensors["beta"].astype(np.float64)
+    weight = con.tensors["weight"].astype(np.float64) * g[:, None, None, None]
+    bias = con.tensors["bias"].astype(np.float64) * g + b
+    return weight, bias
+
+
+def folded_weights(layers: list[DlibLayer]) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """The weights as an engine computes with them: each convolution's (weight, bias), float32, its
+    affine layer folded in and, in the first, the input scaling (x - mean) / 256 too (exact but
+    for rounding: conv1 pads nothing), from the input up; and the fc weight (inputs, outputs)."""
+    convs = [l for l in layers if l.kind == "con"]
+    affines = [l for l in layers if l.kind == "affine"]
+    # in dlib's order every convolution is followed directly by its affine layer
+    order = [l.kind for l in layers if l.kind in ("con", "affine")]
+    assert order == ["con", "affine"] * len(convs) and len(convs) == 1 + 2 * BLOCKS
+    folded = [_fold(c, a) for c, a in zip(convs, affines)]
+    # conv1((x - mean) / 256) = conv1'(x) with w' = w / 256, b' = b - sum(w * mean) / 256
+    w, b = folded[0]
+    mean = np.asarray(layers[0].args["mean_rgb"], np.float64)
+    divisor = layers[0].args["divisor"]
+    folded[0] = (w / divisor, b - (w * mean[None, :, None, None]).sum(axis=(1, 2, 3)) / divisor)
+    fc = next(l for l in layers if l.kind == "fc")
+    return [(w.astype(np.float32), b.astype(np.float32)) for w, b in folded], fc.tensors["weight"]
+
+
 # ----------------------------------------------------------------------------------------
 # The reader of dlib's serialization.
 

@@ -1,17 +1,17 @@
 """Face embedders: a face crop with its box and landmarks in, a fixed-length vector out.
 
-- `dlib` (the default): dlib's face descriptor network (128-d) computed by PyTorch
-  (dlib_resnet.py), from the very weights file face-recognition-models ships (read by facepipe:
-  dlib_weights.py),
-  batched, on embed.device. The face is aligned as dlib aligns it: its 5-point shape predictor and
+- `dlib` (the default): dlib's face descriptor network (128-d), from the very weights file
+  face-recognition-models ships (read by facepipe: dlib_weights.py), batched, on embed.device, run
+  by embed.engine: ONNX Runtime (dlib_onnx.py; `auto` on the CPU) or PyTorch (dlib_resnet.py;
+  `auto` on a GPU). The face is aligned as dlib aligns it: its 5-point shape predictor and
   dlib.get_face_chip (150x150, padding 0.25).
 - `dlib-native`: the same network run by dlib's own C++ code (the wheel has no BLAS: about ten
   times slower); the reference the equivalence test compares `dlib` against.
 - `facenet`: facenet-pytorch InceptionResnetV1 trained on VGGFace2 (512-d). Its weights are not
   shipped: they are looked up locally and never downloaded.
 
-`dlib` and `dlib-native` give the same vectors (cosine similarity >= 0.9999), so they share every
-measured threshold (SPACE).
+`dlib` on either engine and `dlib-native` give the same vectors (cosine similarity >= 0.9999), so
+they share every measured threshold (SPACE).
 """
 
 from __future__ import annotations
@@ -65,18 +65,41 @@ class DlibNativeEmbedder(_DlibAligned):
         return np.asarray(self.model.compute_face_descriptor(rgb_crop, self.shape(rgb_crop, box)), dtype=np.float32)
 
 
+def dlib_engine(engine: str, device: str) -> str:
+    """embed.engine for embed.device: `auto` is onnxruntime on the CPU and torch on a CUDA device
+    (docs/speed.md); onnxruntime on a CUDA device is refused in one line."""
+    on_cpu = str(device).strip().lower() == "cpu"
+    if engine == "auto":
+        return "onnxruntime" if on_cpu else "torch"
+    if engine == "onnxruntime" and not on_cpu:
+        raise FacepipeError(f"embed.engine is 'onnxruntime' but embed.device is {device!r}: facepipe runs ONNX "
+                            f"Runtime on the CPU only; set embed.engine: auto (or torch) for {device}")
+    if engine != "torch" and engine != "onnxruntime":
+        raise FacepipeError(f"embed.engine is {engine!r}; use auto, torch or onnxruntime")
+    return engine
+
+
 class DlibEmbedder(_DlibAligned):
-    """dlib's network in PyTorch (embed.embedder: dlib), on the chips dlib would cut."""
+    """dlib's network (embed.embedder: dlib), on the chips dlib would cut, run by `engine`
+    (embed.engine) on `device` (embed.device). ONNX Runtime computes on `threads` threads (one in
+    an embed worker) and never imports torch; PyTorch on the threads torch is set to."""
 
     name = "dlib"
 
-    def __init__(self, device: str):
+    def __init__(self, device: str, engine: str = "auto", threads: int = 1):
         super().__init__()
-        from .dlib_resnet import DlibResNet
         from .dlib_weights import CHIP_SIZE
 
         self.size = CHIP_SIZE
-        self.net = DlibResNet(models_file(WEIGHTS_FILE), device=device)
+        self.engine = dlib_engine(engine, device)
+        if self.engine == "onnxruntime":
+            from .dlib_onnx import DlibOnnx
+
+            self.net = DlibOnnx(models_file(WEIGHTS_FILE), threads=threads)
+        else:
+            from .dlib_resnet import DlibResNet
+
+            self.net = DlibResNet(models_file(WEIGHTS_FILE), device=device)
 
     def chip(self, rgb_crop: np.ndarray, box) -> np.ndarray:
         """The 150x150 aligned chip dlib's compute_face_descriptor would feed its network."""
@@ -164,8 +187,9 @@ SPACE = {"dlib": "dlib", "dlib-native": "dlib", "facenet": "facenet"}
 
 
 def make_embedder(cfg: dict) -> Embedder:
+    """The embedder of the embed settings `cfg` (ONNX Runtime, for dlib, on one thread)."""
     if cfg["embedder"] == "dlib":
-        return DlibEmbedder(cfg["device"])
+        return DlibEmbedder(cfg["device"], cfg["engine"])
     if cfg["embedder"] == "dlib-native":
         return DlibNativeEmbedder()
     if cfg["embedder"] == "facenet":
