@@ -17,17 +17,18 @@ import numpy as np
 from ...base.onnx_models import cached_session
 from .dlib_weights import (
     CHIP_SIZE,
+    DEFAULT_BATCH,
     DESCRIPTOR_DIM,
     LEVELS,
     STEM,
     STEM_POOL,
+    checked_chips,
     default_weights,
     folded_weights,
     read_dlib_net,
     unreadable,
 )
 
-DEFAULT_BATCH = 32  # as dlib_resnet's: chips per network call
 MODEL_NAME = "dlib_resnet_v1"
 GRAPH_VERSION = 2  # raise when the graph written here changes: cached models of other versions are not used
 
@@ -86,12 +87,7 @@ class DlibOnnx:
 
     def descriptors(self, chips: np.ndarray) -> np.ndarray:
         """(n, 150, 150, 3) uint8 RGB chips -> (n, 128) float32 descriptors, `batch_size` at a time."""
-        chips = np.asarray(chips)
-        if chips.ndim == 3:
-            chips = chips[None]
-        if chips.ndim != 4 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3) or chips.dtype != np.uint8:
-            raise ValueError(f"chips must be (n, {CHIP_SIZE}, {CHIP_SIZE}, 3) uint8 RGB, "
-                             f"not {chips.shape} {chips.dtype}")
+        chips = checked_chips(chips)
         out = np.empty((len(chips), DESCRIPTOR_DIM), np.float32)
         for start in range(0, len(chips), self.batch_size):
             part = np.ascontiguousarray(chips[start:start + self.batch_size])

@@ -24,19 +24,19 @@ from ...base.errors import FacepipeError
 from ...base.model_cache import cache_dir, file_id
 from .dlib_weights import (
     BLOCKS,
-    CHIP_SIZE,
+    DEFAULT_BATCH,
     DESCRIPTOR_DIM,
     LEVELS,
     STEM,
     STEM_POOL,
     DlibLayer,
+    checked_chips,
     default_weights,
     folded_weights,
     read_dlib_net,
     unreadable,
 )
 
-DEFAULT_BATCH = 32  # on 1 CPU thread 32 and 64 are about equally fast, 8 ~15 % and 1 ~60 % slower
 CACHE_FORMAT = "facepipe-dlib-resnet"
 CACHE_VERSION = 3
 
@@ -221,12 +221,7 @@ class DlibResNet:
 
     def descriptors(self, chips: np.ndarray) -> np.ndarray:
         """(n, 150, 150, 3) uint8 RGB chips -> (n, 128) float32 descriptors, `batch_size` at a time."""
-        chips = np.asarray(chips)
-        if chips.ndim == 3:
-            chips = chips[None]
-        if chips.ndim != 4 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3) or chips.dtype != np.uint8:
-            raise ValueError(f"chips must be (n, {CHIP_SIZE}, {CHIP_SIZE}, 3) uint8 RGB, "
-                             f"not {chips.shape} {chips.dtype}")
+        chips = checked_chips(chips)
         out = np.empty((len(chips), DESCRIPTOR_DIM), np.float32)
         with torch.inference_mode():
             for start in range(0, len(chips), self.batch_size):

@@ -43,6 +43,18 @@ WEIGHTS_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 SHAPE_PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
 CHIP_SIZE = 150
 DESCRIPTOR_DIM = 128
+# Chips per network call: on 1 CPU thread 32 and 64 are about equally fast, 8 ~15 % and 1 ~60 % slower.
+DEFAULT_BATCH = 32
+
+
+def checked_chips(chips) -> np.ndarray:
+    """`chips` as the network takes them, (n, 150, 150, 3) uint8 RGB (one chip: n = 1), or ValueError."""
+    chips = np.asarray(chips)
+    if chips.ndim == 3:
+        chips = chips[None]
+    if chips.ndim != 4 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3) or chips.dtype != np.uint8:
+        raise ValueError(f"chips must be (n, {CHIP_SIZE}, {CHIP_SIZE}, 3) uint8 RGB, not {chips.shape} {chips.dtype}")
+    return chips
 
 
 def models_file(name: str) -> Path:
