@@ -8,6 +8,7 @@ like with like on whatever machine runs them. They are never run as timed tests.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import resource
 import subprocess
@@ -72,6 +73,32 @@ def stage_seconds(workdir: Path, ep: str) -> dict[str, float]:
         rule = name.split(".", 1)[0]
         seconds[rule] = seconds.get(rule, 0.0) + row["s"]
     return seconds
+
+
+EMBED_CHILD = """
+import json, sys, time
+from facepipe.base.config import defaults
+from facepipe.stages.embed import embed_stills
+t0 = time.perf_counter()
+seen = []
+def progress(done, total, message):
+    seen.append((time.perf_counter() - t0, done))
+cfg = {**defaults()["embed"], sys.argv[3]: sys.argv[4]}
+n = embed_stills(sys.argv[1], sys.argv[2], cfg, progress, workers=2)
+elapsed = time.perf_counter() - t0
+first = next((t, d) for t, d in seen if d > 0)  # the first batch back: the workers are up
+print(json.dumps({"stills": n, "seconds": elapsed, "start": first[0],
+                  "steady": (n - first[1]) / (elapsed - first[0])}))
+"""
+
+
+def embed_in_child(stills: str | os.PathLike, out: str | os.PathLike, key: str, value: str) -> dict:
+    """The embed stage as the embed job runs it (embed_stills, 2 worker processes) on the stills
+    folder `stills`, in a fresh process, with embed.`key` set to `value`: {"stills", "seconds",
+    "start" (seconds to the first batch back), "steady" (stills/s after it)}."""
+    proc = subprocess.run([sys.executable, "-c", EMBED_CHILD, str(stills), str(out), key, value],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def machine() -> str:

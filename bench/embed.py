@@ -17,36 +17,17 @@ Goal: dlib at least 8 times dlib-native; peak memory under 1.5 GB.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 
 import numpy as np
 
-from benchlib import OUT, episode, job_benchmarks, machine, snakemake_cmd, timed, write_config
+from benchlib import OUT, embed_in_child, episode, job_benchmarks, machine, snakemake_cmd, timed, write_config
 from facepipe.tools.testmedia import make_crowded_video
-
-CHILD = """
-import json, sys, time
-from facepipe.base.config import defaults
-from facepipe.stages.embed import embed_stills
-t0 = time.perf_counter()
-seen = []
-def progress(done, total, message):
-    seen.append((time.perf_counter() - t0, done))
-n = embed_stills(sys.argv[1], sys.argv[2], {**defaults()["embed"], "embedder": sys.argv[3]}, progress, workers=2)
-elapsed = time.perf_counter() - t0
-first = next((t, d) for t, d in seen if d > 0)  # the first batch back: the workers are up
-print(json.dumps({"stills": n, "seconds": elapsed, "start": first[0],
-                  "steady": (n - first[1]) / (elapsed - first[0])}))
-"""
 
 
 def run(stills, embedder: str) -> dict:
     out = OUT / f"bench5-{embedder}.npz"
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(stills), str(out), embedder], capture_output=True,
-                          text=True, check=True)
-    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "npz": out}
+    return {**embed_in_child(stills, out, "embedder", embedder), "npz": out}
 
 
 def main() -> int:

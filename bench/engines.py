@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 import torch
 
-from benchlib import OUT, SHARED, machine
+from benchlib import OUT, SHARED, embed_in_child, machine
 from facepipe.base.onnx_graph import Graph
 from facepipe.base.onnx_models import options
 from facepipe.base.video import FrameReader
@@ -247,21 +247,6 @@ print(json.dumps({{"import": t1 - t0, "load": t2 - t1, "torch": "torch" in sys.m
 """
 
 
-STAGE = """
-import json, sys, time
-from facepipe.base.config import defaults
-from facepipe.stages.embed import embed_stills
-t0 = time.perf_counter()
-seen = []
-def progress(done, total, message):
-    seen.append((time.perf_counter() - t0, done))
-n = embed_stills(sys.argv[1], sys.argv[2], {**defaults()["embed"], "engine": sys.argv[3]}, progress, workers=2)
-elapsed = time.perf_counter() - t0
-first = next((t, d) for t, d in seen if d > 0)  # the first batch back: the workers are up
-print(json.dumps({"stills": n, "seconds": elapsed, "first": first[0], "steady": (n - first[1]) / (elapsed - first[0])}))
-"""
-
-
 def embed_stage(rounds: int, repeat: int = 6) -> dict[str, dict]:
     """The embed stage as the embed job runs it (embed_stills, 2 worker processes) on stills that
     are the shared photos (each `repeat` times, whole photo as the face box), on each engine in
@@ -279,12 +264,10 @@ def embed_stage(rounds: int, repeat: int = 6) -> dict[str, dict]:
         (Path(tmp) / "manifest.json").write_text(json.dumps({"stills": stills}))
         for _ in range(rounds):
             for engine in runs:
-                proc = subprocess.run([sys.executable, "-c", STAGE, tmp, f"{tmp}/{engine}.npz", engine],
-                                      capture_output=True, text=True, check=True)
-                runs[engine].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                runs[engine].append(embed_in_child(tmp, f"{tmp}/{engine}.npz", "engine", engine))
         a, b = (np.load(f"{tmp}/{e}.npz")["vectors"].astype(np.float64) for e in runs)
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    return {e: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "first", "steady")}
+    return {e: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "start", "steady")}
             | {"stills": rs[0]["stills"], "min cosine": float(cos.min())} for e, rs in runs.items()}
 
 
@@ -423,7 +406,7 @@ def report(results: dict) -> int:
               f"{'' if s['torch imported'] else ' (torch never imported)'}")
     print("the embed stage, 2 workers, in a fresh process (median of runs):")
     for engine, r in results["embed stage"].items():
-        print(f"  {engine:<12} {r['stills']} stills: {r['seconds']:.1f} s, first batch back after {r['first']:.1f} s, "
+        print(f"  {engine:<12} {r['stills']} stills: {r['seconds']:.1f} s, first batch back after {r['start']:.1f} s, "
               f"{r['steady']:.0f} stills/s once running; min cosine to the other engine {r['min cosine']:.7f}")
     return 0
 
