@@ -21,6 +21,7 @@ pytest.importorskip("starlette", reason="facepipe serve needs the web extra: pip
 
 from starlette.testclient import TestClient  # noqa: E402
 
+from facepipe.base import clock  # noqa: E402
 from facepipe.base.config import load  # noqa: E402
 from facepipe.base.errors import FacepipeError  # noqa: E402
 from facepipe.base.layout import STEP_OUTPUTS, EpisodePaths  # noqa: E402
@@ -501,6 +502,36 @@ def test_builds_beyond_max_builds_wait_in_a_queue_that_cancel_empties(tmp_path):
                  client.post("/api/episodes/Ep_3/cancel", headers=ORIGIN).status_code == 200, timeout=60,
                  what="Ep_3's run to register and be cancelled")
         wait_for(lambda: launcher.launches["Ep_3"].returncode is not None, timeout=60, what="Ep_3 to stop")
+
+
+def test_a_queued_build_that_a_terminal_run_holds_by_its_turn_is_not_started_and_says_why(tmp_path):
+    site = stand_in(tmp_path)
+    holder = subprocess.Popen(["sleep", "60"])
+    registry = Registry(site["data"], Unit.episode("Ep_3"), heartbeat_s=5)
+    try:
+        with TestClient(create_app(settings_for(site, max_builds=1)), base_url=BASE) as client:
+            wait_for(lambda: len(rows(client)) == 3, timeout=30, what="the watcher's first look")
+            launcher = client.app.state.launcher
+            assert client.post("/api/episodes/Ep_1/build/detect", headers=ORIGIN).status_code == 202
+            assert client.post("/api/episodes/Ep_3/build/detect", headers=ORIGIN).json()["queued"] == 1
+            with registry.edit() as data:  # meanwhile a run from the terminal takes Ep_3
+                data["runs"]["cluster"] = {"job_id": "cluster_Ep_3", "pid": holder.pid, "host": procinfo.hostname(),
+                                           "pid_start_time": procinfo.start_time(holder.pid),
+                                           "started_at": clock.utc_now(), "heartbeat_at": clock.utc_now()}
+            wait_for(lambda: client.app.state.watcher.view.rows["Ep_1"]["busy"] and
+                     client.post("/api/episodes/Ep_1/cancel", headers=ORIGIN).status_code == 200, timeout=60,
+                     what="Ep_1's run to be cancelled")
+            wait_for(lambda: launcher.launches["Ep_1"].returncode is not None, timeout=60, what="Ep_1 to stop")
+            queued = launcher.launches["Ep_3"]
+            assert queued.proc is None and not queued.alive and not launcher.queue
+            assert queued.error.startswith("not started from the queue: ")
+            assert f"already being built by cluster_Ep_3 (pid {holder.pid}" in queued.error
+            assert "facepipe cancel Ep_3" in queued.error
+            row = wait_for(lambda: (r := rows(client)["Ep_3"])["launch"]["error"] and r, timeout=15, what="the row")
+            assert row["status"] != "queued" and row["launch"]["error"] == queued.error
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_the_page_runs_as_many_builds_at_once_as_the_machine_has_cores_unless_told(site):

@@ -103,8 +103,8 @@ class Launch:
 
     def holder(self) -> dict:
         """This launch as a registry entry, for the refusal of a second click."""
-        return {"job_id": f"{self.step}_{self.episode}", "pid": self.proc.pid if self.proc else None,
-                "host": procinfo.hostname(), "started_at": self.started_at}
+        return {"job_id": f"{self.step}_{self.episode}", "pid": self.proc.pid, "host": procinfo.hostname(),
+                "started_at": self.started_at}
 
     def public(self) -> dict:
         return {"step": self.step, "pid": self.proc.pid if self.proc else None, "started_at": self.started_at,
@@ -212,10 +212,10 @@ class Launcher:
         while self.queue and not self.stopping and not self._full():
             launch = self.queue.pop(0)
             launch.queued = None
-            holder = self.registry(launch.episode, launch.kind).holder()
+            registry = self.registry(launch.episode, launch.kind)
+            holder = registry.holder()
             if holder is not None:  # started from the terminal while it waited
-                launch.dropped = True
-                launch.error = f"not started from the queue: {self.registry(launch.episode, launch.kind).busy(holder)}"
+                launch.dropped, launch.error = True, f"not started from the queue: {registry.busy(holder)}"
             else:
                 self._begin(launch)
             self._changed(launch)
