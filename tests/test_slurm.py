@@ -46,7 +46,7 @@ def _slurm_up() -> bool:
 
 
 @pytest.fixture(scope="module")
-def slurm():
+def slurm_cluster():
     """A live controller: the one .ci/run started, or one this fixture starts (and stops) itself."""
     started = False
     if not _slurm_up():
@@ -58,6 +58,18 @@ def slurm():
     subprocess.run(["scancel", "--user", os.environ.get("USER", "root")], capture_output=True)
     if started:
         subprocess.run(["bash", str(REPO / "tests" / "slurm" / "stop-local-slurm.sh")], timeout=300)
+
+
+@pytest.fixture
+def slurm(slurm_cluster):
+    """The cluster, its one node taking jobs: a test that failed while the node was drained or
+    down (SLURM keeps that state) must not fail every test after it."""
+    state = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True).stdout.strip()
+    if state not in ("idle", "mix", "alloc"):
+        subprocess.run(["scancel", "--user", os.environ.get("USER", "root")], capture_output=True)
+        node = subprocess.run(["sinfo", "-h", "-N", "-o", "%N"], capture_output=True, text=True).stdout.split()[0]
+        subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], capture_output=True)
+        wait_for(_slurm_up, timeout=60, interval=0.5, what=f"node {node} ({state}) to take jobs again")
 
 
 def sacct_states(job_ids) -> dict[str, str]:
@@ -247,6 +259,10 @@ def test_a_node_set_down_under_a_chunk_is_requeued_and_the_episode_says_so(slurm
         wait_for(lambda: len(subprocess.run(["sacct", "-X", "-D", "-n", "-o", "State", "-j", job],
                                             capture_output=True, text=True).stdout.splitlines()) >= 2,
                  timeout=120, what="SLURM to requeue the job")
+        # The killed instance's steps must be gone from the node before the requeued one starts there:
+        # a node that still runs a job id it is asked to launch again is drained ("Duplicate jobid").
+        wait_for(lambda: subprocess.run(["pgrep", "-f", rf"slurmstepd: \[{job}\."]).returncode == 1,
+                 timeout=120, interval=0.2, what=f"the killed instance of job {job} to leave the node")
     finally:  # the node comes back (if it has not already), and the requeued job need not wait its hold
         subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], capture_output=True)
     for pending in subprocess.run(["squeue", "-h", "-t", "PD", "-o", "%i"], capture_output=True,

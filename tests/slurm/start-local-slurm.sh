@@ -109,6 +109,17 @@ retry 120 sacctmgr -n list cluster || { log "slurmdbd did not start"; tail -n 20
 if ! alive /run/slurmctld.pid; then log "starting slurmctld"; /usr/sbin/slurmctld; fi
 retry 60 bash -c 'scontrol ping | grep -q UP' || { log "slurmctld did not start"; tail -n 20 /var/log/slurm/slurmctld.log; exit 1; }
 if ! alive /run/slurmd.pid; then log "starting slurmd"; /usr/sbin/slurmd; fi
+# A node an earlier run left drained or down (state is kept across restarts) takes no jobs until
+# it is resumed: say why it was, and resume it.
+retry 60 bash -c "sinfo -h -n $host -o %t | grep -qv '^unk'" || true
+state=$(sinfo -h -n "$host" -o %t)
+case "$state" in
+  drain*|drng*|down*|fail*)
+    log "node $host was left $state ($(sinfo -h -n "$host" -o %E)): cancelling its jobs and resuming it"
+    scancel --nodelist="$host" >/dev/null 2>&1 || true
+    scancel --state=PENDING >/dev/null 2>&1 || true
+    scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true ;;
+esac
 if ! retry 120 bash -c "[ \"\$(sinfo -h -n $host -o %t)\" = idle ]"; then
   log "node $host is not idle:"; sinfo -N -l; tail -n 20 /var/log/slurm/slurmd.log; exit 1
 fi
