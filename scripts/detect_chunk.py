@@ -12,5 +12,6 @@ with stage_job(snakemake, "detect_chunk") as job:
     job.set_chunk_totals([expected_samples(info.frame_count, info.fps, cfg["fps"], a, b) for a, b in ranges])
     start, stop = ranges[chunk]
     facts = detect_frames(snakemake.input.video, snakemake.output.detections, cfg, progress=job.progress,
-                          start=start, stop=stop, workers=snakemake.threads)
+                          start=start, stop=stop, workers=snakemake.threads,
+                          crops_out=snakemake.output.crops, crop_margin=snakemake.params.crop_margin)
     write_video_info(snakemake.output.info, {**facts, "chunk": chunk})

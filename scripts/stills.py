@@ -7,5 +7,5 @@ from facepipe.stages.stills import select_stills
 with stage_job(snakemake, "stills") as job:
     with open(snakemake.input.tracks, encoding="utf-8") as fh:
         tracks = json.load(fh)
-    select_stills(snakemake.input.video, tracks, snakemake.output.stills, snakemake.params.stills,
-                  progress=job.progress, workers=snakemake.threads)
+    select_stills(tracks, list(snakemake.input.crops), snakemake.output.stills, snakemake.params.stills,
+                  progress=job.progress)

@@ -11,6 +11,7 @@ from facepipe.base import layout
 from facepipe.base.config import defaults, problem
 from facepipe.base.episodes import discover
 from facepipe.base.errors import FacepipeError
+from facepipe.base.facecrops import Crops, crop_archive
 from facepipe.base.video import FrameReader, expected_samples, is_sampled, probe
 from facepipe.stages.cluster.grouping import agglomerate, cannot_link
 from facepipe.stages.detect import detect_frames, make_detector
@@ -131,12 +132,30 @@ def test_keyframe_chunks_write_what_a_single_pass_writes(tmp_path):
     0, 8, 15, 23, ...): the chunks begin two samples into a run, at frames 15 and 150."""
     video = SHARED_VIDEOS / "hamilton_clip.mp4"
     cfg = {**DETECT_CFG, "keyframe_every": 3}
-    detect_frames(video, tmp_path / "single.jsonl", cfg)
+    detect_frames(video, tmp_path / "single.jsonl", cfg, crops_out=tmp_path / "single.zip", crop_margin=0.4)
     pieces = []
     for n, (start, stop) in enumerate([(0, 15), (15, 150), (150, None)]):
-        detect_frames(video, tmp_path / f"c{n}.jsonl", cfg, start=start, stop=stop, workers=2)
+        detect_frames(video, tmp_path / f"c{n}.jsonl", cfg, start=start, stop=stop, workers=2,
+                      crops_out=tmp_path / f"c{n}.zip", crop_margin=0.4)
         pieces.append((tmp_path / f"c{n}.jsonl").read_text())
     assert "".join(pieces) == (tmp_path / "single.jsonl").read_text()
+    # The faces cut for stills: each found once, by its chunk, as the single pass cut it.
+    single, chunked = Crops([tmp_path / "single.zip"]), Crops([tmp_path / f"c{n}.zip" for n in range(3)])
+    faces = [{**f, "frame": r["frame"]} for r in map(json.loads, "".join(pieces).splitlines()) for f in r["faces"]]
+    assert len(faces) > 20 and len(chunked.index) == len(single.index) == len(faces)
+    assert all(chunked.find(f) == single.find(f) and chunked.jpeg(f) == single.jpeg(f) for f in faces)
+
+
+def test_a_damaged_crop_archive_is_refused_naming_it_and_the_fix(tmp_path):
+    with crop_archive(tmp_path / "chunk0.crops.zip") as add:
+        add(3, [{"box": [1.0, 1.0, 9.0, 9.0]}], [(0.5, b"jpeg", [0, 0, 8, 8], None)])
+    crops = Crops([tmp_path / "chunk0.crops.zip"])
+    assert crops.jpeg({"frame": 3, "box": [1.0, 1.0, 9.0, 9.0]}) == b"jpeg"
+    with pytest.raises(FacepipeError, match="no crop of the face at frame 4.*delete the folder so detect runs"):
+        crops.find({"frame": 4, "box": [1.0, 1.0, 9.0, 9.0]})
+    (tmp_path / "chunk1.crops.zip").write_bytes((tmp_path / "chunk0.crops.zip").read_bytes()[:40])
+    with pytest.raises(FacepipeError, match=r"chunk1\.crops\.zip: not a readable crop archive.*delete it so detect"):
+        Crops([tmp_path / "chunk1.crops.zip"])
 
 
 def test_keyframes_are_shot_starts_and_every_kth_sample_slot():

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from facepipe.base import layout
+from facepipe.base.atomic import encode_image
 from facepipe.base.config import defaults
-from facepipe.base.video import probe
-from facepipe.stages.stills import segments, select_stills
+from facepipe.base.facecrops import JPEG_QUALITY, quality
+from facepipe.base.images import face_crop
+from facepipe.base.video import FrameReader
 from helpers import SHARED_VIDEOS, jobs, paths, snakemake, write_config
 
 pytestmark = pytest.mark.media
@@ -79,19 +81,27 @@ def test_every_job_has_its_log_and_benchmark(built_run):
             assert header.split("\t")[:3] == ["s", "h:m:s", "max_rss"] and float(row.split("\t")[0]) > 0, bench
 
 
-def test_stills_read_in_parallel_segments_equal_one_pass(built_run, tmp_path):
-    """The stills job (2 threads) reads the video in segments side by side; one reader from the top
-    must choose and cut the very same stills."""
+def test_stills_are_the_best_crops_a_fresh_decode_gives_and_read_no_video(built_run):
+    """Stills reads no video: its crops come from the detect job's archives. Each track's stills
+    must be its best faces by quality on a fresh decode of the clip, each file the very crop a
+    fresh decode cuts, JPEG for JPEG."""
     p = paths(built_run, "hamilton_clip")
-    video = SHARED_VIDEOS / "hamilton_clip.mp4"
-    parts = segments(sorted({d["frame"] for t in json.loads(p.tracks.read_text())["tracks"] for d in t["detections"]}),
-                     probe(video).fps, 2)
-    assert len(parts) == 2 and parts[0][-1] < parts[1][0], "the 9 s clip is read as two segments, one per worker"
-    one = select_stills(video, json.loads(p.tracks.read_text()), tmp_path / "stills", defaults()["stills"], workers=1)
-    built = json.loads((p.stills_dir / "manifest.json").read_text())
-    assert json.loads(json.dumps(one)) == built and len(built["stills"]) > 20
-    for still in built["stills"]:
-        assert (tmp_path / "stills" / still["file"]).read_bytes() == (p.stills_dir / still["file"]).read_bytes()
+    cfg = defaults()["stills"]
+    tracks = json.loads(p.tracks.read_text())["tracks"]
+    frames = sorted({d["frame"] for t in tracks for d in t["detections"]})
+    decoded = {index: frame.copy() for index, frame in FrameReader(SHARED_VIDEOS / "hamilton_clip.mp4",
+                                                                   wanted=frames, start=frames[0])}
+    built = json.loads((p.stills_dir / "manifest.json").read_text())["stills"]
+    assert len(built) > 20
+    for track in tracks:
+        ranked = sorted(track["detections"], key=lambda d: (-quality(decoded[d["frame"]], d), d["frame"]))
+        mine = [s for s in built if s["track_id"] == track["track_id"]]
+        assert [s["frame"] for s in mine] == [d["frame"] for d in ranked[:cfg["per_track"]]], track["track_id"]
+    for still in built:
+        det = {"box": still["box"], "score": still["score"], "landmarks": None}
+        crop, box_in_crop, _ = face_crop(decoded[still["frame"]], det, cfg["margin"])
+        assert (p.stills_dir / still["file"]).read_bytes() == encode_image(".jpg", crop, quality=JPEG_QUALITY)
+        assert still["box_in_crop"] == box_in_crop
 
 
 def test_walking_gif_finds_its_three_people(built_run):
@@ -138,6 +148,16 @@ def test_changed_embedder_reruns_embed_and_cluster(run_copy):
     write_config(run_copy, SHARED_VIDEOS, embed={"embedder": "facenet"})
     planned = jobs(snakemake(run_copy, "cluster_target", "-n"))
     assert planned == {(stage, ep) for stage in ("embed", "cluster", "appearances") for ep in EPISODES}
+
+
+def test_changed_stills_settings_rerun_from_stills_but_the_margin_from_detect(run_copy):
+    """Detect cuts the faces stills chooses from: their margin is a setting of detect."""
+    write_config(run_copy, SHARED_VIDEOS, stills={"per_track": 2})
+    planned = jobs(snakemake(run_copy, "cluster_target", "-n"))
+    assert planned == {(stage, ep) for stage in ("stills", "embed", "cluster", "appearances") for ep in EPISODES}
+    write_config(run_copy, SHARED_VIDEOS, stills={"margin": 0.3})
+    planned = jobs(snakemake(run_copy, "cluster_target", "-n"))
+    assert planned == {(stage, ep) for stage in STAGES for ep in EPISODES}
 
 
 def test_changed_detect_fps_reruns_everything_downstream(run_copy):

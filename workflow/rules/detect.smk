@@ -1,17 +1,20 @@
 # Detect runs in chunks of detect.chunk_s seconds (separate jobs, on a cluster separate nodes),
-# gathered into one detections.jsonl identical to a single pass.
+# gathered into one detections.jsonl identical to a single pass. Each chunk also keeps its faces
+# cut for stills, which reads them instead of decoding the video again.
 rule detect_chunk:
     input:
         video=episode_video,
     output:
         detections=out(layout.DETECT_CHUNK),
         info=out(layout.DETECT_CHUNK_INFO),
+        crops=out(layout.DETECT_CHUNK_CROPS),
     log:
         log_of("detect_chunk", chunked=True),
     benchmark:
         benchmark_of("detect_chunk", chunked=True)
     params:
         detect=config["detect"],
+        crop_margin=config["stills"]["margin"],
         chunks=lambda wildcards: episode_chunks(wildcards.ep),
     threads: 2
     script:

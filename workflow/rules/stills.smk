@@ -1,7 +1,7 @@
 rule stills:
     input:
-        video=episode_video,
         tracks=out(layout.TRACKS),
+        crops=lambda wildcards: chunk_outputs(wildcards.ep, layout.DETECT_CHUNK_CROPS),
     output:
         stills=directory(out(layout.STILLS_DIR)),
     log:
@@ -10,6 +10,6 @@ rule stills:
         benchmark_of("stills")
     params:
         stills=config["stills"],
-    threads: 2
+    threads: 1
     script:
         "../../scripts/stills.py"

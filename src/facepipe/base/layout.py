@@ -22,6 +22,8 @@ REGISTRIES = "episodes"
 # Patterns relative to data_root, with {ep} the episode id.
 DETECT_CHUNK = "harvest/{ep}/detect_chunks/chunk{chunk}.jsonl"
 DETECT_CHUNK_INFO = "harvest/{ep}/detect_chunks/chunk{chunk}.json"
+# The faces a chunk found, cut for stills (base.facecrops).
+DETECT_CHUNK_CROPS = "harvest/{ep}/detect_chunks/chunk{chunk}.crops.zip"
 DETECTIONS = "harvest/{ep}/detections.jsonl"
 VIDEO_INFO = "harvest/{ep}/video.json"
 TRACKS = "harvest/{ep}/tracks.json"

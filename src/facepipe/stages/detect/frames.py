@@ -2,7 +2,9 @@
 
 Each sampled frame is decoded, scored for a shot cut against the previous sampled frame and handed
 whole to the detector in a worker process (which shrinks it as detector.source_scale says); the
-lines are written in frame order, atomically.
+lines are written in frame order, atomically. With `crops_out`, the worker also cuts and scores
+every face found, as stills wants them, into that chunk's crop archive (base.facecrops): stills
+then needs no second decode of the video.
 
 With detect.keyframe_every K > 1 (backend facenet on the CPU) the full detector runs only on
 keyframes: a shot start (cut score above detect.keyframe_cut) and the first sampled frame of each
@@ -19,12 +21,14 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 
 from ...base import atomic
 from ...base.errors import FacepipeError
+from ...base.facecrops import crop_archive, cut_faces
 from ...base.video import FrameReader, expected_samples, previous_sample, probe, sample_slot
 from ...base.workers import ordered_map
 from .detector import FaceDetector, make_detector
@@ -33,26 +37,35 @@ from .shots import colour_signature, cut_score
 Progress = Callable[..., None]
 
 
-def _worker_detector(cfg: dict, make: Callable[..., FaceDetector], width: int, height: int) -> FaceDetector:
+def _worker_context(cfg: dict, make: Callable[..., FaceDetector], width: int, height: int,
+                    margin: float | None) -> tuple[FaceDetector, float | None]:
+    """A worker's detector, and the crop margin (None: no crops are cut)."""
     if make is make_detector:  # torch: one thread per worker process (base.workers)
         import torch
 
         torch.set_num_threads(1)
-    return make(cfg, width, height)
+    return make(cfg, width, height), margin
 
 
-def _detect_one(detector: FaceDetector, item):
+def _cuts(rgb, faces: list[dict], margin: float | None) -> list:
+    return cut_faces(rgb, faces, margin) if margin is not None and faces else []
+
+
+def _detect_one(context, item):
+    detector, margin = context
     index, t, cut, rgb = item
-    return index, t, cut, detector.detect(rgb)
+    faces = detector.detect(rgb)
+    return index, t, cut, faces, _cuts(rgb, faces, margin)
 
 
-def _detect_run(detector, run: list) -> list:
+def _detect_run(context, run: list) -> list:
     """A keyframe and the frames after it up to the next: the full detector on the first, each
     later frame searched near the faces of the one before."""
+    detector, margin = context
     out, live = [], None
     for index, t, cut, rgb in run:
         faces, live = detector.detect_live(rgb) if live is None else detector.follow(rgb, live)
-        out.append((index, t, cut, faces))
+        out.append((index, t, cut, faces, _cuts(rgb, faces, margin)))
     return out
 
 
@@ -80,8 +93,8 @@ def keyframe_every(cfg: dict) -> int:
     return int(cfg["keyframe_every"])
 
 
-def _setup_args(cfg: dict, make: Callable[..., FaceDetector] | None, info) -> tuple:
-    return cfg, make or make_detector, info.width, info.height
+def _setup_args(cfg: dict, make: Callable[..., FaceDetector] | None, info, margin: float | None) -> tuple:
+    return cfg, make or make_detector, info.width, info.height, margin
 
 
 def detect_frames(
@@ -93,15 +106,18 @@ def detect_frames(
     stop: int | None = None,
     workers: int = 1,
     make: Callable[..., FaceDetector] | None = None,
+    crops_out: str | Path | None = None,
+    crop_margin: float = 0.0,
 ) -> dict:
     """Run the detector on the sampled frames in [start, stop) and write JSON lines atomically.
 
     `workers` > 1 spreads detection over that many processes. `make(cfg, width, height)` builds
-    the detector (default: make_detector; a module-level function). Returns the video facts the later
+    the detector (default: make_detector; a module-level function). `crops_out`: the crop archive
+    of the faces found, cut with `crop_margin` (stills.margin). Returns the video facts the later
     stages need (fps, decoded frame count, size).
     """
     if make is None and cfg["backend"] == "mtcnn":  # TensorFlow gets a process of its own
-        return _detect_in_worker(video, out_jsonl, cfg, start, stop)
+        return _detect_in_worker(video, out_jsonl, cfg, start, stop, crops_out, crop_margin)
     info = probe(video)
     total = expected_samples(info.frame_count, info.fps, cfg["fps"], start, stop)
     if progress:
@@ -126,19 +142,22 @@ def detect_frames(
             if lead_in or index >= start:
                 yield index, reader.t, cut, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)  # the detector shrinks it
 
+    setup = _setup_args(cfg, make, info, None if crops_out is None else crop_margin)
     if every > 1:  # runs from a keyframe to the next, each in one worker; lead-in runs are dropped
         runs = (run for run in keyframe_runs(shrunk_frames(True), cfg["fps"], every, cfg["keyframe_cut"])
                 if run[-1][0] >= start)
-        results = (item for run in ordered_map(_worker_detector, _setup_args(cfg, make, info), _detect_run, runs,
-                                               workers) for item in run if item[0] >= start)
+        results = (item for run in ordered_map(_worker_context, setup, _detect_run, runs, workers)
+                   for item in run if item[0] >= start)
     else:
-        results = ordered_map(_worker_detector, _setup_args(cfg, make, info), _detect_one, shrunk_frames(False),
+        results = ordered_map(_worker_context, setup, _detect_one, shrunk_frames(False),
                               workers if make is None else 1)
     done = 0
-    with atomic.atomic_path(out_jsonl) as tmp, open(tmp, "w", encoding="utf-8") as out:
-        for index, t, cut, faces in results:
+    with (atomic.atomic_path(out_jsonl) as tmp, open(tmp, "w", encoding="utf-8") as out,
+          crop_archive(crops_out) if crops_out is not None else _no_archive() as keep):
+        for index, t, cut, faces, cuts in results:
             record = {"frame": index, "t": round(t, 4), "faces": faces, "cut_score": round(cut, 4)}
             out.write(json.dumps(record) + "\n")
+            keep(index, faces, cuts)
             done += 1
             if progress:
                 progress(done, max(total, done), f"Detecting faces: frame {index}")
@@ -146,9 +165,15 @@ def detect_frames(
             "sample_fps": cfg["fps"], "start": start, "stop": stop}
 
 
-def _detect_in_worker(video, out_jsonl, cfg, start, stop) -> dict:
+@contextmanager
+def _no_archive():
+    yield lambda *_: None
+
+
+def _detect_in_worker(video, out_jsonl, cfg, start, stop, crops_out, crop_margin) -> dict:
     """Run the TensorFlow backend in a separate Python process and return its video facts."""
-    request = {"video": str(video), "out": str(out_jsonl), "cfg": cfg, "start": start, "stop": stop}
+    request = {"video": str(video), "out": str(out_jsonl), "cfg": cfg, "start": start, "stop": stop,
+               "crops_out": None if crops_out is None else str(crops_out), "crop_margin": crop_margin}
     proc = subprocess.run(
         [sys.executable, "-m", "facepipe.stages.detect.mtcnn_worker"],
         input=json.dumps(request), capture_output=True, text=True,

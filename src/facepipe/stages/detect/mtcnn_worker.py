@@ -24,7 +24,8 @@ def main() -> int:
     request = json.loads(sys.stdin.read())
     try:
         facts = detect_frames(request["video"], request["out"], request["cfg"],
-                              start=request["start"], stop=request["stop"], make=tensorflow_detector)
+                              start=request["start"], stop=request["stop"], make=tensorflow_detector,
+                              crops_out=request["crops_out"], crop_margin=request["crop_margin"])
     except FacepipeError as exc:
         print(str(exc), file=sys.stderr)
         return 1
