@@ -20,7 +20,8 @@ import resource, sys
 from facepipe.base.config import defaults
 from facepipe.stages.detect import detect_frames
 cfg = {**defaults()["detect"], "fps": 0.5}
-facts = detect_frames(sys.argv[1], sys.argv[2], cfg)
+facts = detect_frames(sys.argv[1], sys.argv[2], cfg, crops_out=sys.argv[2] + ".crops.zip",
+                      crop_margin=defaults()["stills"]["margin"])  # as the detect job runs it, crops too
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, facts["frame_count"])
 """
 
