@@ -318,12 +318,14 @@ def test_kill_9_of_the_run_then_rerun_redoes_only_unfinished_work(built_run, tmp
     assert state_of(tmp_path, ep)["status"] == "done"
 
 
-def test_a_burst_of_20_builds_from_the_page_all_complete_each_built_once(tmp_path):
+def test_a_burst_of_10_builds_from_the_page_all_complete_each_built_once(tmp_path):
+    """10 here, where the page's queue runs two at a time on CI's 2 cores (7 minutes for 20); the
+    burst of 20 is bench/web.py's (--part burst), and test_slurm.py's through SLURM."""
     pytest.importorskip("starlette", reason="facepipe serve needs the web extra: pip install -e '.[web]'")
-    names, queued = burst_from_the_page(tmp_path, 20, 2.0)
-    assert queued == 20 - os.cpu_count()  # as many run at once as the machine has cores, the rest wait
+    names, queued = burst_from_the_page(tmp_path, 10, 2.0)
+    assert queued == 10 - os.cpu_count()  # as many run at once as the machine has cores, the rest wait
     first = paths(tmp_path, names[0]).detections.read_text()
-    assert first and all(paths(tmp_path, n).detections.read_text() == first for n in names)  # one clip, 20 links
+    assert first and all(paths(tmp_path, n).detections.read_text() == first for n in names)  # one clip, 10 links
 
 
 def test_a_server_killed_with_sigkill_leaves_its_build_running_and_a_new_server_shows_it_live(built_run, tmp_path):

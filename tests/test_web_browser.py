@@ -536,6 +536,11 @@ def test_a_photo_finds_the_person_and_a_time_plays_that_moment(site, browser, tm
     browser.find_element(By.ID, "find-photo").send_keys(str(photo))
     wait_for(lambda: browser.execute_script("return document.body.dataset.found"), timeout=120,
              what="the search's answer (the first loads its models)")
+    # Each match shows its still once the browser has loaded it (a broken one never gets a width).
+    wait_for(lambda: browser.execute_script("""
+      const imgs = [...document.querySelectorAll('#find-matches li.find-match img')];
+      return imgs.length > 0 && imgs.every((img) => img.complete && img.naturalWidth > 0)"""),
+             timeout=30, what="the matches' stills to load")
     found = browser.execute_script("""
       return [...document.querySelectorAll('#find-matches li.find-match')].map((li) => ({
         episode: li.dataset.episode, cluster: Number(li.dataset.cluster),
