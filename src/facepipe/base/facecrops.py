@@ -112,16 +112,20 @@ class Crops:
                 self.index[(rec["frame"], tuple(rec["box"]))] = (k, rec)
         self._open: dict[int, zipfile.ZipFile] = {}
 
-    def find(self, det: dict) -> dict:
-        """The index line of a detection (frame, box): its quality and its box and landmarks in the crop."""
+    def _entry(self, det: dict) -> tuple[int, dict]:
+        """(archive number, index line) of a detection, found by its frame and box."""
         try:
-            return self.index[(det["frame"], tuple(det["box"]))][1]
+            return self.index[(det["frame"], tuple(det["box"]))]
         except KeyError:
             raise FacepipeError(f"{self.paths[0].parent}: no crop of the face at frame {det['frame']} "
                                 f"box {det['box']}; delete the folder so detect runs again") from None
 
+    def find(self, det: dict) -> dict:
+        """The index line of a detection (frame, box): its quality and its box and landmarks in the crop."""
+        return self._entry(det)[1]
+
     def jpeg(self, det: dict) -> bytes:
-        k, rec = self.index[(det["frame"], tuple(det["box"]))]
+        k, rec = self._entry(det)
         if k not in self._open:
             self._open[k] = zipfile.ZipFile(self.paths[k])
         return self._open[k].read(member(rec["frame"], rec["face"]))
