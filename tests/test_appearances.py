@@ -352,6 +352,17 @@ def test_the_built_episodes_say_who_is_on_screen_and_a_correction_redraws_it(run
     assert not any(label in text.split(", ") for _a, _b, text in parse_vtt(p.appearances_vtt.read_text()))
 
 
+def test_a_title_wider_than_its_figure_is_wrapped_to_fit_inside_it():
+    plt = chart.pyplot()
+    fig = plt.figure(figsize=(4, 2), dpi=chart.DPI)
+    words = "a season of very long episode names and a summary of who is in it " * 3
+    heading = fig.suptitle(words.strip(), x=0.01, ha="left")
+    chart.fit_title(fig, heading)
+    assert heading.get_text().count("\n") >= 2 and heading.get_text().split() == words.split()
+    assert chart.outside(fig, [heading]) == []
+    plt.close(fig)
+
+
 def test_long_episode_ids_are_turned_or_thinned_never_overlapping():
     plt = chart.pyplot()
     cast = synthetic_cast(22, 40, 10)

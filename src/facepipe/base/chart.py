@@ -93,17 +93,18 @@ def outside(fig, texts) -> list[str]:
 
 
 def fit_title(fig, heading) -> None:
-    """Wrap the lines of a figure's title (a matplotlib Text) until it fits the figure's width."""
+    """Wrap the lines of a figure's title (a matplotlib Text) until it fits the figure's width.
+    A text's width depends on its words and font alone, so it is measured without drawing the
+    figure (a draw lays out every lane and tick: most of a timeline's cost)."""
     import textwrap
 
-    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
     limit = fig.canvas.get_width_height()[0] - 8
     lines = heading.get_text().split("\n")
     chars = max(len(line) for line in lines)
-    while text_boxes(fig, [heading])[0][1].width > limit and chars > 20:
+    while heading.get_window_extent(renderer).width > limit and chars > 20:
         chars = int(chars * 0.9)
         heading.set_text("\n".join(w for line in lines for w in textwrap.wrap(line, chars)))
-        fig.canvas.draw()
 
 
 def save_png(fig, path: str | Path) -> None:
