@@ -81,7 +81,7 @@ def main() -> None:
                     help="1080p: the shared clips upscaled, 0.5 sampled frames/s; crowded: 720p, 4 sampled frames/s")
     args = ap.parse_args()
     if args.episode == "crowded":
-        short, long = (make_crowded_video(OUT / "pipeline-crowded" / f"crowd720_{s}s.mp4", s) for s in (120, 600))
+        short, long = (make_crowded_video(OUT / "memory-crowded" / f"crowd720_{s}s.mp4", s) for s in (120, 600))
         fps, what = "default", "crowded 720p, 4 sampled frames/s"
     else:
         short, long = (make_video(OUT / f"ep1080_{s}s.mp4", 1920, 1080, s) for s in (120, 600))

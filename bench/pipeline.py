@@ -34,10 +34,12 @@ def main() -> None:
         key, value = item.split("=", 1)
         section, name = key.split(".", 1)
         sections.setdefault(section, {})[name] = yaml.safe_load(value)
+    # one video per folder: the folder is the run's videos_dir, and every video in it is built
+    folder = OUT / f"pipeline-{args.episode}-{int(args.seconds)}s"
     if args.episode == "crowded":
-        video = make_crowded_video(OUT / "pipeline-crowded" / f"crowd720_{int(args.seconds)}s.mp4", args.seconds)
+        video = make_crowded_video(folder / f"crowd720_{int(args.seconds)}s.mp4", args.seconds)
     else:
-        video = make_video(OUT / "pipeline-videos" / f"ep720_{int(args.seconds)}s.mp4", 1280, 720, args.seconds)
+        video = make_video(folder / f"ep720_{int(args.seconds)}s.mp4", 1280, 720, args.seconds)
     workdir = OUT / f"bench2-{args.episode}"
     shutil.rmtree(workdir, ignore_errors=True)
     write_config(workdir, video.parent, **sections)
