@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-import psutil
+import psutil  # installed with Snakemake (a dependency of facepipe): PSS needs smaps, which it reads
 
 from benchlib import OUT, machine, make_video
 from facepipe.tools.testmedia import make_crowded_video
